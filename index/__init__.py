@@ -1,0 +1,30 @@
+"""From files on disk to ranked, cited passages. No HTTP, no environment variables.
+
+This is the public API of the index package; other packages import only these names.
+"""
+
+from index.build import build_index, open_index
+from index.chunk import ChunkSpec
+from index.config import DEFAULT_MODEL, IndexConfig
+from index.embed import Embedder
+from index.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale
+from index.search import Retriever, SearchOptions
+from index.types import Hit, Passage, Span
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ChunkSpec",
+    "CorpusError",
+    "Embedder",
+    "Hit",
+    "IndexConfig",
+    "IndexCorrupt",
+    "IndexMissing",
+    "IndexStale",
+    "Passage",
+    "Retriever",
+    "SearchOptions",
+    "Span",
+    "build_index",
+    "open_index",
+]

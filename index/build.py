@@ -1,0 +1,71 @@
+"""Turn a corpus folder into a published index, and open the live one (rebuilding it when stale)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from index.chunk import chunk_document, embedding_input
+from index.clean import clean
+from index.config import IndexConfig
+from index.embed import Embedder
+from index.errors import IndexMissing, IndexStale
+from index.ingest import corpus_digest, read_corpus
+from index.manifest import expected_inputs, new_manifest, stale_reasons
+from index.store import StoredIndex, read_index, write_index
+from index.types import Passage
+
+log = logging.getLogger(__name__)
+
+
+def passages_for(config: IndexConfig, embedder: Embedder) -> tuple[list[Passage], list[dict]]:
+    """Ingest, clean and chunk the corpus; also returns one summary record per document."""
+    passages: list[Passage] = []
+    documents: list[dict] = []
+    limit = embedder.info.max_seq_length
+    for doc in read_corpus(config.corpus_dir):
+        cleaned = clean(doc.text, fallback_title=Path(doc.source).stem)
+        chunks = chunk_document(doc, cleaned, config.chunk, embedder.model_length, limit)
+        documents.append({"doc_id": doc.doc_id, "source": doc.source, "title": cleaned.title, "passages": len(chunks)})
+        passages.extend(chunks)
+    return passages, documents
+
+
+def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
+    started = time.perf_counter()
+    files = corpus_digest(config.corpus_dir)
+    passages, documents = passages_for(config, embedder)
+    texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
+    vectors = embedder.encode(texts, batch_size=config.batch_size, progress=progress)
+    manifest = new_manifest(
+        expected_inputs(embedder.info, config.chunk, files),
+        documents=documents,
+        passages=len(passages),
+        build_seconds=round(time.perf_counter() - started, 3),
+    )
+    write_index(config.index_dir, manifest, passages, vectors)
+    log.info("built index: %d documents, %d passages in %.1fs", len(documents), len(passages), time.perf_counter() - started)
+    return read_index(config.index_dir)
+
+
+def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, progress: bool = False) -> StoredIndex:
+    """The live index, rebuilt first if it is missing or stale (and ``rebuild`` allows it).
+
+    A corrupt index raises IndexCorrupt and is never rebuilt silently: a damaged file may
+    point at a disk or deployment fault the operator must see.
+    """
+    try:
+        stored = read_index(config.index_dir)
+    except IndexMissing:
+        if not rebuild:
+            raise
+        log.warning("building index: none at %s", config.index_dir)
+        return build_index(config, embedder, progress)
+    expected = expected_inputs(embedder.info, config.chunk, corpus_digest(config.corpus_dir))
+    if reasons := stale_reasons(stored.manifest, expected):
+        if not rebuild:
+            raise IndexStale(f"index at {config.index_dir} is stale: {'; '.join(reasons)}")
+        log.warning("rebuilding index: %s", "; ".join(reasons))
+        return build_index(config, embedder, progress)
+    return stored

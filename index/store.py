@@ -1,0 +1,178 @@
+"""The on-disk index format: one immutable build folder per build, named by a pointer file.
+
+    <index_dir>/CURRENT                 name of the live build folder (replaced atomically)
+    <index_dir>/build-<time>-<id>/
+        manifest.json                   inputs, build info, sha256 of every other file (written last)
+        faiss.index                     FAISS inner-product index; row i ↔ line i of passages.jsonl
+        passages.jsonl                  one passage per line: citation fields, text, token count
+        ...                             extra artefacts (e.g. a lexical index), hashed like the rest
+
+A build is written into a temporary folder and published by replacing CURRENT, so a crash at
+any point leaves the previous build untouched and served. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.errors import IndexCorrupt, IndexMissing
+from index.types import Passage
+
+POINTER = "CURRENT"
+MANIFEST = "manifest.json"
+VECTORS = "faiss.index"
+PASSAGES = "passages.jsonl"
+
+Writer = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    path: Path
+    manifest: dict[str, Any]
+    passages: list[Passage]
+    vectors: faiss.Index
+
+
+def write_index(
+    index_dir: Path,
+    manifest: dict[str, Any],
+    passages: list[Passage],
+    vectors: np.ndarray,
+    extras: dict[str, Writer] | None = None,
+) -> Path:
+    """Write a complete build and publish it; returns the build folder.
+
+    ``extras`` maps a sub-folder name to a function that writes into it; every file it writes
+    is hashed into the manifest and verified on open like the core files.
+    """
+    if len(passages) != vectors.shape[0]:
+        raise ValueError(f"{len(passages)} passages but {vectors.shape[0]} vectors")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = index_dir / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        # Exact inner product on L2-normalised vectors is cosine similarity; exhaustive search
+        # is exact and fast enough for corpora up to a few hundred thousand passages.
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(flat, str(tmp / VECTORS))
+        with open(tmp / PASSAGES, "w", encoding="utf-8") as fh:
+            for row, passage in enumerate(passages):
+                fh.write(json.dumps({"row": row, **asdict(passage)}, ensure_ascii=False) + "\n")
+        for name, writer in (extras or {}).items():
+            (tmp / name).mkdir()
+            writer(tmp / name)
+        full = {
+            **manifest,
+            "faiss": {"index": "IndexFlatIP", "metric": "inner_product", "ntotal": int(flat.ntotal)},
+            "files": {rel: _sha256(tmp / rel) for rel in _files(tmp)},
+        }
+        _write_synced(tmp / MANIFEST, json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+        build = index_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        os.rename(tmp, build)
+        _write_synced(index_dir / f"{POINTER}.tmp", build.name + "\n")
+        os.replace(index_dir / f"{POINTER}.tmp", index_dir / POINTER)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove_old_builds(index_dir, keep=build.name)
+    return build
+
+
+def read_index(index_dir: Path) -> StoredIndex:
+    """Open the live build, verifying every file against the manifest.
+
+    Raises IndexMissing if nothing was ever published here, IndexCorrupt if anything does
+    not match (a damaged file is never served, whatever the cause).
+    """
+    pointer = index_dir / POINTER
+    if not pointer.is_file():
+        raise IndexMissing(f"no index at {index_dir}")
+    build = index_dir / pointer.read_text(encoding="utf-8").strip()
+    if not build.is_dir() or build.parent != index_dir:
+        raise IndexCorrupt(index_dir, f"{POINTER} names {build.name!r}, which does not exist")
+    manifest = _read_manifest(build)
+    recorded = manifest.get("files")
+    if not isinstance(recorded, dict):
+        raise IndexCorrupt(build / MANIFEST, "the manifest lists no files")
+    present = set(_files(build)) - {MANIFEST}
+    if missing := sorted(set(recorded) - present):
+        raise IndexCorrupt(build / missing[0], "file is missing")
+    if extra := sorted(present - set(recorded)):
+        raise IndexCorrupt(build / extra[0], "file is not listed in the manifest")
+    for rel, expected in recorded.items():
+        if _sha256(build / rel) != expected:
+            raise IndexCorrupt(build / rel, "sha256 differs from the manifest")
+    try:
+        vectors = faiss.read_index(str(build / VECTORS))
+    except RuntimeError as exc:
+        raise IndexCorrupt(build / VECTORS, f"FAISS cannot read it ({exc})") from exc
+    passages = _read_passages(build / PASSAGES)
+    if vectors.ntotal != len(passages):
+        raise IndexCorrupt(build, f"{vectors.ntotal} vectors but {len(passages)} passages")
+    return StoredIndex(path=build, manifest=manifest, passages=passages, vectors=vectors)
+
+
+def _read_manifest(build: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorrupt(build / MANIFEST, "file is missing") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorrupt(build / MANIFEST, f"not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(build / MANIFEST, "not a JSON object")
+    return manifest
+
+
+def _read_passages(path: Path) -> list[Passage]:
+    passages: list[Passage] = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            try:
+                record = json.loads(line)
+                if record.pop("row") != line_no - 1:
+                    raise ValueError("rows out of order")
+                passages.append(Passage(**record))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise IndexCorrupt(path, f"line {line_no} is not a passage record ({exc})") from exc
+    return passages
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _remove_old_builds(index_dir: Path, keep: str) -> None:
+    """Old builds and abandoned temporary folders; best effort, never fatal."""
+    for child in index_dir.iterdir():
+        if child.is_dir() and child.name != keep and child.name.startswith(("build-", ".tmp-")):
+            shutil.rmtree(child, ignore_errors=True)

@@ -1,0 +1,58 @@
+"""One JSON error shape for every non-2xx response; stack traces never reach a client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.schemas import MAX_QUESTION_CHARS, ErrorBody, ErrorDetail
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(status=status, message=message, details=details or []))
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """A sentence a person can act on, for one pydantic error."""
+    loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+    field = ".".join(loc)
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"unknown field {field!r} (accepted: question, top_k, token_budget)"
+    if kind == "missing":
+        return f"{field or 'body'} is required"
+    if field == "question" and kind == "string_too_short":
+        return "question must not be empty or only whitespace"
+    if field == "question" and kind == "string_too_long":
+        return f"question is longer than {MAX_QUESTION_CHARS} characters"
+    if not field and kind in {"model_attributes_type", "dict_type", "model_type"}:
+        return "request body must be a JSON object"
+    return f"{field or 'body'}: {error.get('msg', 'invalid value')}"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "request body is not valid JSON")
+        details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e.get("msg")} for e in errors]
+        return error_response(422, "; ".join(_describe(e) for e in errors), details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error_response(exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the server log has the details")

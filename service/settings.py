@@ -1,0 +1,43 @@
+"""The one settings object: environment variables (CITED_*) and CLI flags land here, nowhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.chunk import ChunkSpec
+from index.config import DEFAULT_MODEL, IndexConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITED_", env_ignore_empty=True, extra="forbid")
+
+    corpus_dir: Path = Field(Path("seeds"), description="Folder of UTF-8 .txt documents to index (searched recursively).")
+    index_dir: Path = Field(Path(".cited/index"), description="Where the built index lives; created on first run.")
+    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model: a name in the local cache or a folder. The default is bundled.")
+    chunk_tokens: int = Field(128, ge=16, le=4096, description="Largest passage, in cl100k tokens.")
+    overlap_tokens: int = Field(32, ge=0, description="cl100k tokens of trailing sentences repeated at the start of the next passage of the same paragraph.")
+    embed_context: bool = Field(True, description="Embed the document title and section heading with each passage.")
+    batch_size: int = Field(32, ge=1, le=1024, description="Passages per embedding batch when building.")
+    rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted, in bytes.")
+    log_level: str = Field("info", description="Logging level: debug, info, warning or error.")
+
+    @model_validator(mode="after")
+    def _overlap_below_chunk(self) -> Settings:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError(f"overlap_tokens ({self.overlap_tokens}) must be smaller than chunk_tokens ({self.chunk_tokens})")
+        return self
+
+    def index_config(self) -> IndexConfig:
+        return IndexConfig(
+            corpus_dir=self.corpus_dir,
+            index_dir=self.index_dir,
+            model=self.model,
+            chunk=ChunkSpec(self.chunk_tokens, self.overlap_tokens, self.embed_context),
+            batch_size=self.batch_size,
+        )
