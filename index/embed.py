@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import numpy as np  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
+from transformers.utils import logging as transformers_logging  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Embedder:
 
     def __init__(self, ref: str, device: str = "cpu") -> None:
         path = resolve_model(ref)
+        transformers_logging.disable_progress_bar()  # a bar per model load is noise in server logs
         try:
             self.model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:  # the library raises OSError, ValueError or HF errors alike

@@ -23,7 +23,7 @@ def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
     """Model and index, loaded once per process (rebuilding a missing or stale index first)."""
     config = settings.index_config()
     embedder = Embedder(config.model)
-    stored = open_index(config, embedder, rebuild=settings.rebuild, progress=progress)
+    stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
     return Retriever(embedder, stored)
 
 

@@ -20,7 +20,7 @@ def error_response(status: int, message: str, details: list[dict[str, Any]] | No
     return JSONResponse(status_code=status, content=body.model_dump())
 
 
-def _describe(error: dict[str, Any]) -> str:
+def describe_error(error: dict[str, Any]) -> str:
     """A sentence a person can act on, for one pydantic error."""
     loc = [str(p) for p in error.get("loc", ()) if p != "body"]
     field = ".".join(loc)
@@ -45,7 +45,7 @@ def install(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "request body is not valid JSON")
         details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e.get("msg")} for e in errors]
-        return error_response(422, "; ".join(_describe(e) for e in errors), details)
+        return error_response(422, "; ".join(describe_error(e) for e in errors), details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

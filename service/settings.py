@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     overlap_tokens: int = Field(32, ge=0, description="cl100k tokens of trailing sentences repeated at the start of the next passage of the same paragraph.")
     embed_context: bool = Field(True, description="Embed the document title and section heading with each passage.")
     batch_size: int = Field(32, ge=1, le=1024, description="Passages per embedding batch when building.")
-    rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
+    auto_rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted, in bytes.")

@@ -1,0 +1,145 @@
+"""Plain BM25 baseline (bm25s), the reference every other retriever is compared against.
+
+This module owns the lexical baseline: its tokenization (lower-case, bm25s's word regex,
+English stopwords, Snowball English stemmer), its parameters (Lucene BM25, k1=1.5, b=0.75,
+the setting of the reference numbers in ``eval/cranfield/README.md``) and its on-disk
+format. It speaks in row indices of the texts it was built from; mapping rows to doc ids
+is the caller's business, so the same index serves a BEIR corpus or the service's passages.
+
+Tokenization must be identical at index and query time, or query terms silently miss the
+vocabulary. So the tokenizer settings are stored next to the index (as JSON, including the
+literal stopword list, so a bm25s upgrade that edits its list cannot change a saved index's
+behaviour) and a loaded index tokenizes queries from that file, never from defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+__all__ = ["BM25Index"]
+
+K1 = 1.5
+B = 0.75
+METHOD = "lucene"
+STEMMER_LANGUAGE = "english"
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # bm25s's (and scikit-learn's) default, pinned here
+
+_TOKENIZER_FILE = "tokenizer.json"
+_FORMAT = "eval.bm25/1"
+
+
+class BM25Index:
+    """A bm25s index plus the exact tokenizer it was built with.
+
+    Construct with :meth:`build` or :meth:`load`; ``__init__`` is the shared plumbing.
+    """
+
+    def __init__(self, retriever: bm25s.BM25, stopwords: Sequence[str], stemmer_language: str):
+        if stemmer_language not in Stemmer.algorithms():
+            raise ValueError(f"unknown stemmer {stemmer_language!r}")
+        self._retriever = retriever
+        self._stopwords = list(stopwords)
+        self._stemmer_language = stemmer_language
+        self._stemmer = Stemmer.Stemmer(stemmer_language)
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> BM25Index:
+        """Index ``texts``; row ``i`` of every result refers to ``texts[i]``.
+
+        Empty texts are allowed (Cranfield has two) and simply never match.
+        """
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of strings, not a single string")
+        if len(texts) == 0:
+            raise ValueError("cannot build a BM25 index over no texts")
+        # The literal list (what stopwords="en" means), so save() stores what was actually used.
+        stopwords = list(STOPWORDS_EN)
+        index = cls(bm25s.BM25(k1=K1, b=B, method=METHOD), stopwords, STEMMER_LANGUAGE)
+        tokens = index._tokenize(list(texts), return_ids=True)
+        index._retriever.index(tokens, show_progress=False)
+        return index
+
+    def __len__(self) -> int:
+        return int(self._retriever.scores["num_docs"])
+
+    def _tokenize(self, texts: list[str], return_ids: bool):
+        # The one tokenization path for documents and queries alike.
+        return bm25s.tokenize(
+            texts,
+            lower=True,
+            token_pattern=TOKEN_PATTERN,
+            stopwords=self._stopwords,
+            stemmer=self._stemmer,
+            return_ids=return_ids,
+            show_progress=False,
+        )
+
+    def search_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        """Top ``k`` (row, score) per query, best first.
+
+        ``k`` is clamped to the corpus size (bm25s refuses a larger k, but "up to k" is what
+        a caller means). Rows scoring 0 -- no query term in the document -- are dropped: they
+        are not matches, and keeping them would hand the metrics an arbitrary order of
+        non-matches. Equal scores are ordered by row so results do not depend on bm25s's
+        partial sort.
+        """
+        if isinstance(queries, str):
+            raise TypeError("queries must be a sequence of strings, not a single string")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if len(queries) == 0:
+            return []
+        query_tokens = self._tokenize(list(queries), return_ids=False)
+        results: list[list[tuple[int, float]]] = [[] for _ in query_tokens]
+        # A query left with no tokens (only stopwords or punctuation) matches nothing; it is
+        # answered here rather than sent to bm25s, which would score every row 0.
+        todo = [i for i, tokens in enumerate(query_tokens) if tokens]
+        if not todo:
+            return results
+        rows, scores = self._retriever.retrieve(
+            [query_tokens[i] for i in todo], k=min(k, len(self)), show_progress=False, n_threads=0
+        )
+        for i, row_ids, row_scores in zip(todo, rows.tolist(), scores.tolist()):
+            hits = [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if s > 0]
+            hits.sort(key=lambda hit: (-hit[1], hit[0]))
+            results[i] = hits
+        return results
+
+    def save(self, directory: Path) -> None:
+        """Write the index with bm25s's own format (``.npy`` arrays, JSON vocab and params,
+        no pickle) plus ``tokenizer.json``."""
+        directory = Path(directory)
+        self._retriever.save(directory, allow_pickle=False, show_progress=False)
+        config = {
+            "format": _FORMAT,
+            "bm25s_version": bm25s.__version__,
+            "lower": True,
+            "token_pattern": TOKEN_PATTERN,
+            "stemmer": self._stemmer_language,
+            "stopwords": self._stopwords,
+        }
+        (directory / _TOKENIZER_FILE).write_text(
+            json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> BM25Index:
+        """Read an index written by :meth:`save`; refuses other tokenizer settings."""
+        directory = Path(directory)
+        config_path = directory / _TOKENIZER_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{config_path}: not found (not a saved BM25Index?)")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("format") != _FORMAT:
+            raise ValueError(f"{config_path}: unsupported format {config.get('format')!r}")
+        if config["lower"] is not True or config["token_pattern"] != TOKEN_PATTERN:
+            # _tokenize pins these; an index built otherwise cannot be queried correctly.
+            raise ValueError(f"{config_path}: tokenizer settings differ from this version's")
+        retriever = bm25s.BM25.load(directory, allow_pickle=False, mmap=False, load_corpus=False)
+        return cls(retriever, config["stopwords"], config["stemmer"])

@@ -1,0 +1,173 @@
+"""The `cited` command: index, serve, query and eval, all driven by the one Settings object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from index import CorpusError, IndexCorrupt, IndexMissing, IndexStale, SearchOptions
+from service.settings import Settings
+
+log = logging.getLogger("cited")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 1."""
+
+
+def _settings_flags() -> argparse.ArgumentParser:
+    """One flag per Settings field, generated so flags, env vars and the README never drift apart."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (also CITED_<NAME> environment variables)")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} Default: {field.default}."
+        if field.annotation is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=name, default=argparse.SUPPRESS, metavar=name.upper(), help=help_text)
+    return parent
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise CliError(f"invalid settings: {problems}") from None
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("faiss.loader", "sentence_transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from index import Embedder, build_index, open_index
+
+    config = settings.index_config()
+    embedder = Embedder(config.model)
+    started = time.perf_counter()
+    if args.force:
+        stored = build_index(config, embedder, progress=True)
+    else:
+        stored = open_index(config, embedder, rebuild=True, progress=True)
+    manifest = stored.manifest
+    print(
+        f"index {stored.path}: {len(manifest['documents'])} documents, {len(stored.passages)} passages, "
+        f"built {manifest['built_at']} ({time.perf_counter() - started:.1f}s)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from service.app import create_app, load_retriever
+
+    # Load (and if needed build) before binding the port, so a corrupt index stops the
+    # server with a one-line message instead of a traceback from inside the lifespan.
+    retriever = load_retriever(settings, progress=True)
+    app = create_app(settings, retriever)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from service.app import load_retriever
+    from service.schemas import QueryRequest, QueryResponse
+
+    try:
+        request = QueryRequest(question=args.question, top_k=args.top_k, token_budget=args.token_budget)
+    except ValidationError as exc:
+        from service.errors import describe_error
+
+        raise CliError("; ".join(describe_error(e) for e in exc.errors())) from None
+    retriever = load_retriever(settings)
+    started = time.perf_counter()
+    hits = retriever.search(request.question, SearchOptions(top_k=request.top_k, token_budget=request.token_budget))
+    response = QueryResponse.of(request.question, hits, (time.perf_counter() - started) * 1000)
+    if args.json:
+        print(response.model_dump_json(indent=2))
+        return 0
+    for result in response.results:
+        c = result.citation
+        print(f"{result.rank}. [{result.score:.3f}] {c.source}:{c.start}-{c.end}  {c.title}" + (f" — {c.heading}" if c.heading else ""))
+        print("   " + result.text.replace("\n", "\n   "))
+        print()
+    if not response.results:
+        print("no passages (is the token budget smaller than every passage?)")
+    return 0
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings_flags = _settings_flags()
+    parser = argparse.ArgumentParser(prog="cited", description="Retrieval with character-exact citations.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[settings_flags], help="build the index, or rebuild it if stale")
+    p.add_argument("--rebuild", dest="force", action="store_true", help="rebuild even if the index is fresh (also repairs a corrupt one)")
+    p.set_defaults(handler=cmd_index)
+
+    p = sub.add_parser("serve", parents=[settings_flags], help="serve the HTTP API (building the index first if needed)")
+    p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("query", parents=[settings_flags], help="ask one question in-process, as the API would answer it")
+    p.add_argument("question")
+    p.add_argument("--top-k", type=_whole_number, default=5, help="passages to return (1-50, default 5)")
+    p.add_argument("--token-budget", type=_whole_number, default=None, help="cl100k tokens the passages may add up to")
+    p.add_argument("--json", action="store_true", help="print the API's JSON response")
+    p.set_defaults(handler=cmd_query)
+
+    _add_eval(sub, settings_flags)
+    return parser
+
+
+def _add_eval(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
+    try:
+        from eval.cli import add_eval_commands
+    except ImportError:  # the eval package is optional at run time
+        return
+    add_eval_commands(sub, settings_flags)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        settings = _settings(args)
+        _configure_logging(settings)
+        return handler(args, settings)
+    except CliError as exc:
+        print(f"cited: error: {exc}", file=sys.stderr)
+        return 1
+    except (CorpusError, IndexCorrupt, IndexMissing, IndexStale) as exc:
+        print(f"cited: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # e.g. a model that cannot be loaded offline
+        print(f"cited: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
