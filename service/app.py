@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
-from index import Embedder, Retriever, SearchOptions, open_index
+from index import Embedder, Retriever, open_index
 from service import errors
+from service.answer import answer
 from service.limits import BodySizeLimit
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse
 from service.settings import Settings
@@ -59,9 +59,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     @app.post("/query", response_model=QueryResponse, responses=_ERRORS)
     def query(body: QueryRequest, retriever: RetrieverDep) -> QueryResponse:
         """Return the passages that best answer the question, each with its citation."""
-        started = time.perf_counter()
-        hits = retriever.search(body.question, SearchOptions(top_k=body.top_k, token_budget=body.token_budget))
-        return QueryResponse.of(body.question, hits, (time.perf_counter() - started) * 1000)
+        return answer(retriever, body)
 
     @app.get("/health", response_model=Health)
     def health(retriever: RetrieverDep) -> Health:

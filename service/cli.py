@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from index import CorpusError, IndexCorrupt, IndexMissing, IndexStale, SearchOptions
+from index import CorpusError, IndexCorrupt, IndexMissing, IndexStale
 from service.settings import Settings
 
 log = logging.getLogger("cited")
@@ -83,8 +83,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from service.answer import answer
     from service.app import load_retriever
-    from service.schemas import QueryRequest, QueryResponse
+    from service.schemas import QueryRequest
 
     try:
         request = QueryRequest(question=args.question, top_k=args.top_k, token_budget=args.token_budget)
@@ -93,9 +94,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
         raise CliError("; ".join(describe_error(e) for e in exc.errors())) from None
     retriever = load_retriever(settings)
-    started = time.perf_counter()
-    hits = retriever.search(request.question, SearchOptions(top_k=request.top_k, token_budget=request.token_budget))
-    response = QueryResponse.of(request.question, hits, (time.perf_counter() - started) * 1000)
+    response = answer(retriever, request)
     if args.json:
         print(response.model_dump_json(indent=2))
         return 0

@@ -1,0 +1,14 @@
+"""The one query path: the API route, `cited query` and the in-process eval all call `answer`."""
+
+from __future__ import annotations
+
+import time
+
+from index import Retriever, SearchOptions
+from service.schemas import QueryRequest, QueryResponse
+
+
+def answer(retriever: Retriever, request: QueryRequest) -> QueryResponse:
+    started = time.perf_counter()
+    hits = retriever.search(request.question, SearchOptions(top_k=request.top_k, token_budget=request.token_budget))
+    return QueryResponse.of(request.question, hits, (time.perf_counter() - started) * 1000)
