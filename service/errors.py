@@ -28,7 +28,7 @@ def describe_error(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown field {field!r} (accepted: question, top_k, token_budget)"
     if kind == "missing":
-        return f"{field or 'body'} is required"
+        return f"{field} is required" if field else "request body is required: a JSON object with a question"
     if field == "question" and kind == "string_too_short":
         return "question must not be empty or only whitespace"
     if field == "question" and kind == "string_too_long":
@@ -40,10 +40,14 @@ def describe_error(error: dict[str, Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "request body is not valid JSON")
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" not in content_type.lower() and int(request.headers.get("content-length") or 0):
+            # FastAPI does not parse non-JSON bodies, which would otherwise surface as a confusing type error.
+            return error_response(415, "send the body as JSON with the header content-type: application/json")
         details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e.get("msg")} for e in errors]
         return error_response(422, "; ".join(describe_error(e) for e in errors), details)
 

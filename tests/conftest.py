@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from index import Embedder, Retriever, build_index
@@ -34,18 +36,55 @@ def retriever(seed_settings: Settings, embedder: Embedder) -> Retriever:
 
 
 @pytest.fixture(scope="session")
+def live_server(seed_settings: Settings, retriever: Retriever) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port, in a background thread; yields its base URL."""
+    config = uvicorn.Config(create_app(seed_settings, retriever), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (server.started and server.servers):
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def client(seed_settings: Settings, retriever: Retriever) -> Iterator[TestClient]:
     with TestClient(create_app(seed_settings, retriever)) as c:
         yield c
 
 
+SMALL_DOCS = {
+    "harbour.txt": (
+        "Harbour Authority Approves New Breakwater\n\n"
+        "The harbour authority approved a new breakwater on Tuesday. It will protect the fishing fleet "
+        "from winter storms. Construction is expected to take two years.\n\n"
+        "Funding\n\n"
+        "The project costs 14 million euros. Half of the money comes from a regional fund, and the rest "
+        "from harbour fees. Critics say the fees will rise for small boat owners.\n\n"
+        "ALSO READ | Ten harbours to visit this summer\n"
+    ),
+    "orchard.txt": (
+        "Orchard Growers Report Record Apple Harvest\n\n"
+        "Growers in the valley picked a record 52,000 tonnes of apples this autumn. A warm spring and "
+        "late rain helped the fruit set. Prices fell because supply was high.\n\n"
+        "Cold storage operators said their warehouses were full by October.\n"
+    ),
+}
+
+
 @pytest.fixture
 def small_corpus(tmp_path: Path) -> Path:
-    """Two seed files in a folder of their own, for tests that rebuild or damage an index."""
+    """A tiny hand-made corpus, for tests that rebuild or damage an index (fast to embed)."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in ("002_7665a072e7690f37.txt", "004_bbbee28aa1debc71.txt"):
-        shutil.copy(SEEDS / name, corpus / name)
+    for name, text in SMALL_DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
     return corpus
 
 

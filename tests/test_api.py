@@ -1,0 +1,175 @@
+"""The HTTP API against a real index of the seeds built with the real model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from index.tokens import count_tokens
+from tests.conftest import SEEDS, source_text
+
+FURNITURE = (
+    "ALSO READ", "WATCH |", "Last Updated On", "Originally Added On", "Popular posts", "Related Posts",
+    "characters left", "Star Rating", "Rate this Article", "Post your Comment", "click here",
+    "Accessibility links", "undesirable organization", "views expressed", "Subscribe to this", "More here:",
+    "16x9 Image", "Breaking News", "Click to buy",
+)
+
+
+def post(client, body, **kwargs):
+    return client.post("/query", json=body, **kwargs)
+
+
+def test_query_returns_ranked_passages_whose_citations_slice_back_exactly(client) -> None:
+    response = post(client, {"question": "What did Beijing ask Mullah Omar in 2000?"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["question"] == "What did Beijing ask Mullah Omar in 2000?"
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3, 4, 5]
+    assert body["took_ms"] > 0
+    for result in body["results"]:
+        c = result["citation"]
+        assert source_text(c["source"])[c["start"] : c["end"]] == result["text"]
+        assert c["doc_id"] == c["source"].removesuffix(".txt") and c["title"]
+        assert result["tokens"] == count_tokens(result["text"])
+    top3 = " ".join(r["text"] for r in body["results"][:3])
+    assert "pressed Omar to stop harboring ethnic Uyghur militants" in top3
+
+
+def test_question_is_trimmed_and_top_k_respected(client) -> None:
+    body = post(client, {"question": "  Who is Chen Wenqing?  ", "top_k": 2}).json()
+    assert body["question"] == "Who is Chen Wenqing?" and len(body["results"]) == 2
+
+
+def test_token_budget_returns_top_passages_that_fit(client) -> None:
+    body = post(client, {"question": "ETIM fighters", "top_k": 10, "token_budget": 300}).json()
+    assert body["results"] and sum(r["tokens"] for r in body["results"]) <= 300
+
+
+def test_health_reports_what_is_loaded(client, retriever) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["documents"] == 5 and body["passages"] == len(retriever.passages)
+    assert body["model"] == "all-MiniLM-L6-v2" and body["model_fingerprint"].startswith("sha256:")
+    assert body["index_built_at"].endswith("Z")
+
+
+def test_documents_lists_every_seed_with_title_and_passage_count(client, retriever) -> None:
+    documents = client.get("/documents").json()["documents"]
+    assert [d["source"] for d in documents] == sorted(p.name for p in SEEDS.glob("*.txt"))
+    assert sum(d["passages"] for d in documents) == len(retriever.passages)
+    assert documents[4]["title"] == "Explainer: Why Is China Talking To The Taliban?"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Islam Has Massacred Over 669+ Million Non-Muslims",  # a "popular posts" link
+        "Jackboot Wikipedia the free encyclopedia Last Updated On June 16th, 2016",  # the 80-link list
+        "Breitbart News Sweden's feminist government",
+        "Post your Comment 2000 characters left",  # the comment box
+        "Star Rating Loader Please wait Rate this Article",
+        "Subscribe to this biweekly dispatch newsletter China In Eurasia",
+        "RFE/RL undesirable organization fines or imprisonment for sharing",
+        "ALSO READ Afghans flee Taliban packed in cars",
+        "The flag of the Islamic Emirate on the wall of US Embassy Wikimedia Commons",  # credited caption
+        "Mullah Abdul Ghani Baradar arrives with a Taliban delegation in Moscow",  # repeated caption
+    ],
+)
+def test_no_result_contains_web_page_furniture(client, question) -> None:
+    results = post(client, {"question": question, "top_k": 50}).json()["results"]
+    for result in results:
+        assert not any(marker.lower() in result["text"].lower() for marker in FURNITURE), result["text"][:120]
+
+
+def test_a_repeated_caption_comes_back_once_at_most(client) -> None:
+    results = post(client, {"question": "Baradar Taliban delegation talks in Moscow May 28, 2019", "top_k": 50}).json()["results"]
+    texts = [r["text"] for r in results if "third from left" in r["text"]]
+    assert len(texts) == 1 and texts[0].count("third from left") == 1
+
+
+BAD_INPUTS = [
+    ({"question": ""}, 422, "question must not be empty or only whitespace"),
+    ({"question": " \n\t "}, 422, "question must not be empty or only whitespace"),
+    ({"question": "x" * 1001}, 422, "question is longer than 1000 characters"),
+    ({"question": "ok", "top_k": 0}, 422, "top_k: Input should be greater than or equal to 1"),
+    ({"question": "ok", "top_k": 51}, 422, "top_k: Input should be less than or equal to 50"),
+    ({"question": "ok", "top_k": "5"}, 422, "top_k: Input should be a valid integer"),
+    ({"question": "ok", "top_k": 2.5}, 422, "top_k: Input should be a valid integer"),
+    ({"question": "ok", "top_k": True}, 422, "top_k: Input should be a valid integer"),
+    ({"question": 42}, 422, "question: Input should be a valid string"),
+    ({"question": None}, 422, "question: Input should be a valid string"),
+    ({"question": ["a"]}, 422, "question: Input should be a valid string"),
+    ({"question": "ok", "token_budget": 0}, 422, "token_budget: Input should be greater than or equal to 1"),
+    ({}, 422, "question is required"),
+    ({"question": "ok", "topk": 3}, 422, "unknown field 'topk' (accepted: question, top_k, token_budget)"),
+    ([{"question": "ok"}], 422, "request body must be a JSON object"),
+    ("What is ETIM?", 422, "request body must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD_INPUTS)
+def test_bad_input_gets_a_4xx_with_a_json_message(client, body, status, message) -> None:
+    response = post(client, body)
+    assert response.status_code == status
+    assert response.json()["error"] == {**response.json()["error"], "status": status, "message": message}
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "message"),
+    [
+        (b'{"question": "ok",', {"content-type": "application/json"}, 400, "request body is not valid JSON"),
+        (b"\xff\xfe not utf-8", {"content-type": "application/json"}, 400, "request body is not valid JSON"),
+        (b"", {"content-type": "application/json"}, 422, "request body is required: a JSON object with a question"),
+        (b'{"question": "ok"}', {"content-type": "text/plain"}, 415, "send the body as JSON with the header content-type: application/json"),
+    ],
+)
+def test_malformed_bodies_get_a_clear_4xx(client, content, headers, status, message) -> None:
+    response = client.post("/query", content=content, headers=headers)
+    assert (response.status_code, response.json()["error"]["message"]) == (status, message)
+
+
+def test_huge_body_is_refused_before_parsing(client, seed_settings) -> None:
+    body = json.dumps({"question": "x" * (seed_settings.max_body_bytes + 10)}).encode()
+    response = client.post("/query", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == f"request body is larger than {seed_settings.max_body_bytes} bytes"
+
+
+def test_huge_chunked_body_without_content_length_is_refused(client, seed_settings) -> None:
+    def chunks():
+        for _ in range(seed_settings.max_body_bytes // 1000 + 2):
+            yield b" " * 1000
+
+    response = client.post("/query", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/query", 405), ("GET", "/nowhere", 404)])
+def test_wrong_routes_use_the_same_error_shape(client, method, path, status) -> None:
+    response = client.request(method, path)
+    assert response.status_code == status and response.json()["error"]["status"] == status
+
+
+def test_openapi_documents_the_limits(client) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["QueryRequest"]
+    assert schema["properties"]["top_k"]["maximum"] == 50
+    assert schema["properties"]["question"]["maxLength"] == 1000
+    assert schema["additionalProperties"] is False
+
+
+def test_real_http_server_answers_and_rejects_like_the_test_client(live_server) -> None:
+    import httpx
+
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        ok = http.post("/query", json={"question": "What did Beijing ask Mullah Omar in 2000?", "top_k": 3})
+        assert ok.status_code == 200 and ok.headers["content-type"] == "application/json"
+        for result in ok.json()["results"]:
+            c = result["citation"]
+            assert source_text(c["source"])[c["start"] : c["end"]] == result["text"]
+        bad = http.post("/query", content=b"{not json", headers={"content-type": "application/json"})
+        assert bad.status_code == 400 and bad.json()["error"]["message"] == "request body is not valid JSON"
+        huge = http.post("/query", content=b"x" * 100_000, headers={"content-type": "application/json"})
+        assert huge.status_code == 413
+        assert http.get("/health").json()["status"] == "ok"

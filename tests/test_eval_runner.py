@@ -1,0 +1,235 @@
+"""eval.runner: exact per-question values on hand-made answers, then the real set in-process and over HTTP."""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from eval.questions import UNANSWERABLE, Gold, Question, load_questions
+from eval.relevance import Corpus, GoldSpan, gold_spans
+from eval.report import Report
+from eval.runner import METRICS, EvalRun, InProcess, OverHttp, ServerError, aggregate, run_eval, score_question
+from service.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+QUESTIONS = ROOT / "eval" / "questions.jsonl"
+
+
+def res(rank: int, source: str, start: int, end: int, score: float) -> dict:
+    return {
+        "rank": rank,
+        "score": score,
+        "text": f"passage {source}:{start}-{end}",
+        "tokens": 10,
+        "citation": {"doc_id": source[:-4], "title": "T", "source": source, "start": start, "end": end, "heading": None},
+    }
+
+
+def question(qid: str, kind: str, n_gold: int) -> Question:
+    return Question(qid, kind, f"question {qid}?", tuple(Gold("x.txt", f"quote {i}") for i in range(n_gold)))
+
+
+# qa: one gold quote, first covered at rank 3 (and again at rank 4).
+QA = question("qa", "factoid", 1)
+QA_SPANS = ((GoldSpan("a.txt", 100, 200),),)
+QA_RESULTS = [
+    res(1, "b.txt", 100, 200, 0.9),  # same offsets, other file: not relevant
+    res(2, "a.txt", 0, 50, 0.8),  # same file, no overlap
+    res(3, "a.txt", 120, 300, 0.7),  # overlap 120..200 = 80 >= 50: covers g1
+    res(4, "a.txt", 100, 200, 0.6),  # covers g1 again: no new gain
+]
+# qb: two gold quotes; g1 occurs in two scrapes (a.txt and b.txt), g2 only in c.txt.
+QB = question("qb", "multi-source", 2)
+QB_SPANS = ((GoldSpan("a.txt", 0, 10), GoldSpan("b.txt", 0, 10)), (GoldSpan("c.txt", 0, 10),))
+QB_RESULTS = [
+    res(1, "a.txt", 0, 10, 0.8),  # g1
+    res(2, "b.txt", 0, 10, 0.75),  # g1 in the other scrape: credited once only
+    *(res(r, "d.txt", 0, 10, 0.7 - r / 100) for r in (3, 4, 5)),
+    res(6, "c.txt", 0, 10, 0.6),  # g2
+]
+QC = question("qc", UNANSWERABLE, 0)
+QC_RESULTS = [res(1, "a.txt", 0, 10, 0.55)]
+QD = question("qd", "factoid", 1)  # nothing relevant comes back
+QD_SPANS = ((GoldSpan("a.txt", 500, 600),),)
+QD_RESULTS = [res(r, "a.txt", 0, 10 * r, 0.5 - r / 10) for r in (1, 2, 3)]
+
+# quote-level nDCG of qb: ranking [g1, -, -, -, -, g2]
+#   DCG  = 1/log2(2) + 1/log2(7)          (rank 2 repeats g1: gain 0)
+#   IDCG = 1/log2(2) + 1/log2(3)          (two gold quotes, ideally at ranks 1 and 2)
+QB_NDCG = (1 + 1 / math.log2(7)) / (1 + 1 / math.log2(3))  # = 0.8316...
+
+
+def response(results: list[dict]) -> dict:
+    return {"question": "?", "results": results, "took_ms": 1.0}
+
+
+def test_one_relevant_quote_at_rank_3() -> None:
+    record = score_question(QA, QA_SPANS, response(QA_RESULTS))
+    assert record["first_relevant_rank"] == 3
+    assert record["gold"][0]["found_rank"] == 3
+    assert [r["covers"] for r in record["results"]] == [[], [], ["g1"], ["g1"]]
+    assert record["top_score"] == 0.9
+    assert record["metrics"] == {
+        "hit@1": 0.0,
+        "hit@3": 1.0,
+        "hit@5": 1.0,
+        "hit@10": 1.0,
+        "recall@5": 1.0,
+        "recall@10": 1.0,
+        "mrr@10": pytest.approx(1 / 3),
+        # DCG = 1/log2(3+1) = 0.5 (rank 4 repeats g1: gain 0); IDCG = 1/log2(2) = 1
+        "ndcg@10": pytest.approx(0.5),
+    }
+
+
+def test_two_quotes_one_found_twice() -> None:
+    record = score_question(QB, QB_SPANS, response(QB_RESULTS))
+    assert record["first_relevant_rank"] == 1
+    assert [g["found_rank"] for g in record["gold"]] == [1, 6]
+    m = record["metrics"]
+    assert m["hit@1"] == 1.0 and m["mrr@10"] == 1.0
+    assert m["recall@5"] == 0.5  # g1 in the top 5, g2 only at rank 6
+    assert m["recall@10"] == 1.0
+    assert m["ndcg@10"] == pytest.approx(QB_NDCG)
+    # passage-level nDCG would have credited rank 2 as well: (1 + 1/log2(3) + 1/log2(7)) / IDCG > 1 is impossible,
+    # so the repeat must earn nothing for nDCG to stay a share of the ideal:
+    assert m["ndcg@10"] < 1.0
+
+
+def test_unanswerable_and_missed_questions() -> None:
+    unanswerable = score_question(QC, (), response(QC_RESULTS))
+    assert unanswerable["metrics"] is None and unanswerable["first_relevant_rank"] is None
+    assert unanswerable["top_score"] == 0.55
+    missed = score_question(QD, QD_SPANS, response(QD_RESULTS))
+    assert missed["first_relevant_rank"] is None and missed["gold"][0]["found_rank"] is None
+    assert missed["metrics"] == dict.fromkeys(METRICS, 0.0)
+    empty = score_question(QD, QD_SPANS, response([]))
+    assert empty["top_score"] is None and empty["metrics"]["hit@10"] == 0.0
+
+
+class FakeTarget:
+    def __init__(self, answers: dict[str, list[dict]]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, int]] = []
+
+    def query(self, question: str, top_k: int) -> dict:
+        self.asked.append((question, top_k))
+        return response(self.answers[question])
+
+    def manifest(self) -> dict:
+        return {}
+
+
+def test_aggregates_by_hand() -> None:
+    target = FakeTarget({QA.question: QA_RESULTS, QB.question: QB_RESULTS, QC.question: QC_RESULTS, QD.question: QD_RESULTS})
+    spans = {"qa": QA_SPANS, "qb": QB_SPANS, "qc": (), "qd": QD_SPANS}
+    run = run_eval([QA, QB, QC, QD], spans, target, top_k=7)
+    assert [t for _, t in target.asked] == [7, 7, 7, 7]
+    overall = run.aggregates["overall"]
+    # answerable: qa, qb, qd (qc is unanswerable and left out)
+    assert overall["n"] == 3
+    assert overall["hit@1"] == pytest.approx((0 + 1 + 0) / 3)
+    assert overall["hit@3"] == pytest.approx((1 + 1 + 0) / 3)
+    assert overall["hit@10"] == pytest.approx(2 / 3)
+    assert overall["recall@5"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert overall["recall@10"] == pytest.approx((1 + 1 + 0) / 3)
+    assert overall["mrr@10"] == pytest.approx((1 / 3 + 1 + 0) / 3)  # = 4/9
+    assert overall["ndcg@10"] == pytest.approx((0.5 + QB_NDCG + 0) / 3)
+    by_kind = run.aggregates["by_kind"]
+    assert list(by_kind) == ["factoid", "multi-source"]
+    assert by_kind["factoid"]["n"] == 2
+    assert by_kind["factoid"]["mrr@10"] == pytest.approx((1 / 3 + 0) / 2)
+    assert by_kind["factoid"]["ndcg@10"] == pytest.approx((0.5 + 0) / 2)
+    assert by_kind["multi-source"]["recall@5"] == 0.5
+    scores = run.aggregates["scores"]
+    # top-1 scores of the answerable questions: qa 0.9, qb 0.8, qd 0.4
+    assert scores["answerable_top1"] == {"n": 3, "min": 0.4, "median": 0.8, "max": 0.9}
+    assert scores["unanswerable_top1"] == {"n": 1, "min": 0.55, "median": 0.55, "max": 0.55}
+    assert scores["unanswerable"] == {"qc": 0.55}
+    assert run.timing["questions"] == 4
+
+
+def test_aggregate_refuses_a_set_without_answerable_questions() -> None:
+    with pytest.raises(ValueError, match="no answerable"):
+        aggregate([score_question(QC, (), response(QC_RESULTS))])
+
+
+# ---- the real question set, on the real index ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_set() -> tuple:
+    questions = load_questions(QUESTIONS, SEEDS)
+    return questions, gold_spans(questions, Corpus.read(SEEDS))
+
+
+@pytest.fixture(scope="module")
+def in_process_run(real_set: tuple, retriever) -> EvalRun:
+    questions, spans = real_set
+    return run_eval(questions, spans, InProcess(retriever))
+
+
+def test_the_real_set_in_process(real_set: tuple, in_process_run: EvalRun, retriever) -> None:
+    questions, _ = real_set
+    overall = in_process_run.aggregates["overall"]
+    assert overall["n"] == sum(1 for q in questions if q.answerable)
+    assert overall["hit@10"] >= 0.8
+    assert overall["hit@1"] <= overall["hit@3"] <= overall["hit@5"] <= overall["hit@10"]
+    assert overall["recall@5"] <= overall["recall@10"] <= 1.0
+    assert 0 < overall["ndcg@10"] <= 1.0 and 0 < overall["mrr@10"] <= 1.0
+    assert all(len(r["results"]) == 10 for r in in_process_run.records)
+    assert in_process_run.aggregates["scores"]["unanswerable_top1"]["n"] == sum(1 for q in questions if not q.answerable)
+    report = Report("now", "in-process", {}, dict(retriever.manifest), {"path": "q", "sha256": "x", "count": len(questions)}, 10,
+                    in_process_run.records, in_process_run.aggregates, in_process_run.timing)
+    assert "overall" in report.table() and "| **overall** | " in report.to_markdown()
+
+
+@pytest.fixture
+def server_url(seed_settings, retriever) -> Iterator[str]:
+    """A real uvicorn server on a free port, in a background thread, sharing the session retriever."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(seed_settings, retriever), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_over_http_matches_in_process(server_url: str, real_set: tuple, in_process_run: EvalRun) -> None:
+    questions, spans = real_set
+    with OverHttp(server_url + "/") as target:
+        health = target.manifest()
+        assert health["status"] == "ok"
+        run = run_eval(questions, spans, target)
+        with pytest.raises(ServerError, match="answered 422"):
+            target.query("too many", 51)
+    assert [r["first_relevant_rank"] for r in run.records] == [r["first_relevant_rank"] for r in in_process_run.records]
+    assert [r["results"] for r in run.records] == [r["results"] for r in in_process_run.records]
+    assert run.aggregates == in_process_run.aggregates
+
+
+def test_an_unreachable_server_is_one_clear_error() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    with OverHttp(f"http://127.0.0.1:{port}", timeout=5) as target, pytest.raises(ServerError, match="cannot reach"):
+        target.query("anything", 5)
