@@ -24,6 +24,7 @@ def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
     config = settings.index_config()
     embedder = Embedder(config.model)
     stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
+    embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
     return Retriever(embedder, stored)
 
 
