@@ -8,10 +8,13 @@ from index.chunk import ChunkSpec
 from index.config import DEFAULT_MODEL, IndexConfig
 from index.embed import Embedder
 from index.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale
-from index.search import Retriever, SearchOptions
+from index.search import Answer, RankingConfig, Retriever, SearchOptions, SearchResult
 from index.types import Hit, Passage, Span
 
 __all__ = [
+    "Answer",
+    "RankingConfig",
+    "SearchResult",
     "DEFAULT_MODEL",
     "ChunkSpec",
     "CorpusError",

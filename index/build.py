@@ -8,10 +8,14 @@ from pathlib import Path
 
 from index.chunk import chunk_document, embedding_input
 from index.clean import clean
+from index.components import DUPLICATES, LEXICAL, SENTENCES, write_duplicates, write_sentences
+from index.dedup import find_duplicates
 from index.config import IndexConfig
 from index.embed import Embedder
 from index.errors import IndexMissing, IndexStale
+from index.highlight import sentence_spans
 from index.ingest import corpus_digest, read_corpus
+from index.lexical import BM25Index
 from index.manifest import expected_inputs, new_manifest, stale_reasons
 from index.store import StoredIndex, read_index, write_index
 from index.types import Passage
@@ -38,15 +42,29 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
     passages, documents = passages_for(config, embedder)
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
     vectors = embedder.encode(texts, batch_size=config.batch_size, progress=progress)
+    extras = _components(passages, texts, embedder, config, progress)
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, files),
         documents=documents,
         passages=len(passages),
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    write_index(config.index_dir, manifest, passages, vectors)
+    write_index(config.index_dir, manifest, passages, vectors, extras)
     log.info("built index: %d documents, %d passages in %.1fs", len(documents), len(passages), time.perf_counter() - started)
     return read_index(config.index_dir)
+
+
+def _components(passages: list[Passage], texts: list[str], embedder: Embedder, config: IndexConfig, progress: bool):
+    """Writers for the lexical index, duplicate pairs and sentence table of this build."""
+    lexical = BM25Index.build(texts)  # same text the model embeds: title and heading help names match
+    pairs = find_duplicates([p.text for p in passages], [p.doc_id for p in passages])
+    sentences, members = sentence_spans(passages)
+    sentence_vectors = embedder.encode([s.text for s in sentences], batch_size=config.batch_size, progress=progress)
+    return {
+        LEXICAL: lexical.save,
+        DUPLICATES: write_duplicates(pairs),
+        SENTENCES: write_sentences([s.start for s in sentences], [s.end for s in sentences], members, sentence_vectors),
+    }
 
 
 def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, progress: bool = False) -> StoredIndex:

@@ -1,15 +1,45 @@
-"""Question in, ranked passages out: the one retrieval path shared by the API, the CLI and the eval."""
+"""Question in, ranked and cited passages out: the one retrieval path of the API, the CLI and the eval.
+
+    dense (FAISS) ─┐
+                   ├─ fuse ─ collapse near-duplicates ─ diversify (MMR) ─ top_k / token_budget ─ highlight
+    lexical (BM25) ┘
+
+Each stage is switchable in RankingConfig so its effect can be measured with the eval.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
+from index.components import Components, read_components
+from index.dedup import shingles
+from index.diversify import mmr
 from index.embed import Embedder
+from index.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
+from index.highlight import best_sentences
 from index.store import StoredIndex
-from index.types import Hit
+from index.types import Hit, Passage, Span
+
+Mode = Literal["dense", "bm25", "hybrid"]
+Fusion = Literal["rrf", "weighted"]
+COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    mode: Mode = "hybrid"
+    fusion: Fusion = "rrf"
+    dense_weight: float = 1.0  # weight of the dense list in fusion; BM25's is 1
+    rrf_k: int = RRF_K
+    candidates: int = 50  # taken from each retriever before fusion
+    collapse_duplicates: bool = True
+    mmr_lambda: float = 1.0  # 1 = no diversification
+    highlight: bool = True
+    low_confidence_below: float = 0.0  # best cosine under this marks the answer low-confidence
 
 
 @dataclass(frozen=True)
@@ -18,10 +48,34 @@ class SearchOptions:
     token_budget: int | None = None  # cl100k tokens the returned passages may add up to
 
 
-class Retriever:
-    """Holds the loaded model and index; safe to share between threads (read-only after init)."""
+@dataclass(frozen=True)
+class Answer:
+    """The single sentence that best answers the question, and the passage it sits in."""
 
-    def __init__(self, embedder: Embedder, stored: StoredIndex) -> None:
+    span: Span
+    text: str
+    passage: Passage
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    answer: Answer | None
+    confidence: float  # best cosine between the question and a returned passage
+    low_confidence: bool
+
+
+@dataclass
+class _Candidate:
+    row: int
+    score: float
+    also_in: list[int] = field(default_factory=list)
+
+
+class Retriever:
+    """Holds the loaded model and index; read-only after construction, so threads may share it."""
+
+    def __init__(self, embedder: Embedder, stored: StoredIndex, ranking: RankingConfig = RankingConfig()) -> None:
         if stored.vectors.d != embedder.info.dimension:
             raise ValueError(
                 f"index vectors have dimension {stored.vectors.d}, model {embedder.info.name} gives {embedder.info.dimension}"
@@ -30,31 +84,142 @@ class Retriever:
         self.stored = stored
         self.passages = stored.passages
         self.manifest = stored.manifest
+        self.ranking = ranking
+        self.components: Components = read_components(stored.path)
 
-    def search(self, question: str, options: SearchOptions = SearchOptions()) -> list[Hit]:
+    def with_ranking(self, ranking: RankingConfig) -> Retriever:
+        """The same loaded index ranked another way (for ablations), without reloading anything."""
+        clone = object.__new__(Retriever)
+        clone.__dict__.update(self.__dict__)
+        clone.ranking = ranking
+        return clone
+
+    def search(self, question: str, options: SearchOptions = SearchOptions()) -> SearchResult:
         return self.search_batch([question], options)[0]
 
-    def search_batch(self, questions: Sequence[str], options: SearchOptions = SearchOptions()) -> list[list[Hit]]:
+    def search_batch(self, questions: Sequence[str], options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         if not questions:
             return []
-        k = min(options.top_k, len(self.passages))
-        if k <= 0:
-            return [[] for _ in questions]
-        query_vectors = self.embedder.encode(questions)
-        scores, rows = self.stored.vectors.search(query_vectors, k)
-        return [self._hits(s, r, options) for s, r in zip(scores, rows, strict=True)]
+        queries = self.embedder.encode(questions)
+        pools = self._candidates(questions, queries, max(self.ranking.candidates, 3 * options.top_k))
+        return [self._result(pool, query, options) for pool, query in zip(pools, queries, strict=True)]
 
-    def _hits(self, scores: np.ndarray, rows: np.ndarray, options: SearchOptions) -> list[Hit]:
-        hits: list[Hit] = []
+    # -- stages ---------------------------------------------------------------------------------
+
+    def _candidates(self, questions: Sequence[str], queries: np.ndarray, depth: int) -> list[list[_Candidate]]:
+        depth = min(depth, len(self.passages))
+        mode = self.ranking.mode
+        dense: list[list[tuple[int, float]]] = [[] for _ in questions]
+        lexical: list[list[tuple[int, float]]] = [[] for _ in questions]
+        if mode in ("dense", "hybrid") and depth > 0:
+            scores, rows = self.stored.vectors.search(queries, depth)
+            # FAISS pads with -1 when fewer than k vectors exist.
+            dense = [[(r, s) for r, s in zip(rr.tolist(), ss.tolist(), strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
+        if mode in ("bm25", "hybrid") and depth > 0:
+            lexical = self.components.lexical.search_batch(questions, depth)
+        pools = []
+        for d, b in zip(dense, lexical, strict=True):
+            if mode == "dense":
+                fused = d
+            elif mode == "bm25":
+                fused = b
+            elif self.ranking.fusion == "rrf":
+                fused = reciprocal_rank_fusion(
+                    {"dense": [r for r, _ in d], "bm25": [r for r, _ in b]},
+                    {"dense": self.ranking.dense_weight, "bm25": 1.0},
+                    k=self.ranking.rrf_k,
+                )
+            else:
+                fused = weighted_score_fusion({"dense": d, "bm25": b}, {"dense": self.ranking.dense_weight, "bm25": 1.0})
+            pools.append([_Candidate(r, s) for r, s in fused])
+        return pools
+
+    def _result(self, pool: list[_Candidate], query: np.ndarray, options: SearchOptions) -> SearchResult:
+        if self.ranking.collapse_duplicates:
+            pool = self._collapse(pool)
+        if self.ranking.mmr_lambda < 1.0 and len(pool) > 1:
+            vectors = np.stack([self._vector(c.row) for c in pool])
+            pool = [pool[i] for i in mmr([c.score for c in pool], vectors, len(pool), self.ranking.mmr_lambda)]
+        chosen: list[_Candidate] = []
         used = 0
-        for score, row in zip(scores.tolist(), rows.tolist(), strict=True):
-            if row < 0:  # FAISS pads with -1 when fewer than k vectors exist
-                continue
-            passage = self.passages[row]
+        for candidate in pool:
+            if len(chosen) == options.top_k:
+                break
+            tokens = self.passages[candidate.row].tokens
             if options.token_budget is not None:
-                if used + passage.tokens > options.token_budget:
+                if used + tokens > options.token_budget:
                     continue  # skip what does not fit; a shorter, lower-ranked passage still may
-                used += passage.tokens
-            hits.append(Hit(rank=len(hits) + 1, score=float(score), passage=passage))
-        return hits
+                used += tokens
+            chosen.append(candidate)
+        hits: list[Hit] = []
+        best: tuple[float, Answer] | None = None
+        for rank, candidate in enumerate(chosen, 1):
+            passage = self.passages[candidate.row]
+            highlights: list[Span] = []
+            if self.ranking.highlight:
+                highlights, cosine = best_sentences(self.components.sentences, candidate.row, query)
+                if highlights and rank <= 3 and (best is None or cosine > best[0]):
+                    top = max(highlights, key=lambda s: s.end - s.start) if len(highlights) > 1 else highlights[0]
+                    text = passage.text[top.start - passage.start : top.end - passage.start]
+                    best = (cosine, Answer(span=top, text=text, passage=passage))
+            hits.append(
+                Hit(
+                    rank=rank,
+                    score=float(candidate.score),
+                    passage=passage,
+                    also_in=tuple(self.passages[r] for r in candidate.also_in),
+                    highlights=tuple(highlights),
+                )
+            )
+        confidence = max((float(self._vector(c.row) @ query) for c in chosen), default=float("-inf"))
+        return SearchResult(
+            hits=hits,
+            answer=best[1] if best else None,
+            confidence=confidence,
+            low_confidence=confidence < self.ranking.low_confidence_below,
+        )
 
+    def _collapse(self, pool: list[_Candidate]) -> list[_Candidate]:
+        """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.
+
+        Two tests, both across documents: a duplicate pair found at build time, or (for copies
+        cut at different places) at least half of a candidate's shingles already shown by kept
+        results of other documents.
+        """
+        kept: list[_Candidate] = []
+        kept_shingles: list[frozenset[int]] = []
+        pairs = self.components.duplicates
+        for candidate in pool:
+            passage = self.passages[candidate.row]
+            own = shingles(passage.text)
+            target = None
+            partners = {r for r, _ in pairs.get(candidate.row, ())}
+            for i, k in enumerate(kept):
+                if k.row in partners:
+                    target = i
+                    break
+            if target is None and own:
+                overlaps = [
+                    (len(own & s), i)
+                    for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True))
+                    if self.passages[k.row].doc_id != passage.doc_id
+                ]
+                covered = set().union(*(kept_shingles[i] for _, i in overlaps)) if overlaps else set()
+                if len(own & covered) >= COVERED * len(own):
+                    target = max(overlaps)[1]
+            if target is None:
+                kept.append(_Candidate(candidate.row, candidate.score))
+                kept_shingles.append(own)
+            elif self.passages[candidate.row].source not in self._sources(kept[target]):
+                kept[target].also_in.append(candidate.row)
+        for k in kept:  # copies that were not retrieved still show where else the text appears
+            for row, _ in pairs.get(k.row, ()):
+                if self.passages[row].source not in self._sources(k):
+                    k.also_in.append(row)
+        return kept
+
+    def _sources(self, candidate: _Candidate) -> set[str]:
+        return {self.passages[candidate.row].source, *(self.passages[r].source for r in candidate.also_in)}
+
+    def _vector(self, row: int) -> np.ndarray:
+        return self.stored.vectors.reconstruct(row)

@@ -10,5 +10,5 @@ from service.schemas import QueryRequest, QueryResponse
 
 def answer(retriever: Retriever, request: QueryRequest) -> QueryResponse:
     started = time.perf_counter()
-    hits = retriever.search(request.question, SearchOptions(top_k=request.top_k, token_budget=request.token_budget))
-    return QueryResponse.of(request.question, hits, (time.perf_counter() - started) * 1000)
+    found = retriever.search(request.question, SearchOptions(top_k=request.top_k, token_budget=request.token_budget))
+    return QueryResponse.of(request.question, found, (time.perf_counter() - started) * 1000)

@@ -25,7 +25,7 @@ def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
     embedder = Embedder(config.model)
     stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
     embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
-    return Retriever(embedder, stored)
+    return Retriever(embedder, stored, settings.ranking_config())
 
 
 def get_retriever(request: Request) -> Retriever:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from index.types import Hit, Passage
+from index import SearchResult
+from index.types import Passage
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 50
@@ -53,26 +54,60 @@ class Citation(BaseModel):
         )
 
 
+class Highlight(BaseModel):
+    start: int = Field(description="Start offset of a highlighted sentence in the source file.")
+    end: int = Field(description="End offset (exclusive); source_text[start:end] is the sentence.")
+
+
 class Result(BaseModel):
     rank: int = Field(description="1-based rank.")
-    score: float = Field(description="Cosine similarity of question and passage, in [-1, 1]; higher is closer.")
+    score: float = Field(
+        description="Ranking score, higher is better. Its scale depends on the retrieval mode: cosine similarity "
+        "(dense), BM25 (bm25) or reciprocal-rank fusion (hybrid). Compare scores within one response only."
+    )
     text: str = Field(description="The passage, exactly as it appears in the source file.")
     citation: Citation
     tokens: int = Field(description="cl100k tokens in text.")
+    highlights: list[Highlight] = Field(description="The sentence(s) of this passage that best answer the question.")
+    also_in: list[Citation] = Field(description="The same text in other documents (near-duplicates collapsed into this result).")
+
+
+class AnswerSentence(BaseModel):
+    text: str = Field(description="The one sentence that best answers the question, extracted verbatim.")
+    citation: Citation = Field(description="Where the sentence is: start/end are the sentence's own offsets.")
 
 
 class QueryResponse(BaseModel):
     question: str
+    answer: AnswerSentence | None = Field(description="Best answering sentence among the top results; null when no results.")
+    low_confidence: bool = Field(description="True when even the best passage is far from the question: the corpus may not answer it.")
+    confidence: float = Field(description="Highest cosine similarity between the question and a returned passage.")
     results: list[Result]
     took_ms: float = Field(description="Server time spent on the query, in milliseconds.")
 
     @classmethod
-    def of(cls, question: str, hits: list[Hit], took_ms: float) -> QueryResponse:
+    def of(cls, question: str, found: SearchResult, took_ms: float) -> QueryResponse:
+        answer = None
+        if found.answer is not None:
+            a = found.answer
+            citation = Citation.of(a.passage).model_copy(update={"start": a.span.start, "end": a.span.end})
+            answer = AnswerSentence(text=a.text, citation=citation)
         return cls(
             question=question,
+            answer=answer,
+            low_confidence=found.low_confidence,
+            confidence=round(found.confidence, 6) if found.hits else 0.0,
             results=[
-                Result(rank=h.rank, score=round(h.score, 6), text=h.passage.text, citation=Citation.of(h.passage), tokens=h.passage.tokens)
-                for h in hits
+                Result(
+                    rank=h.rank,
+                    score=round(h.score, 6),
+                    text=h.passage.text,
+                    citation=Citation.of(h.passage),
+                    tokens=h.passage.tokens,
+                    highlights=[Highlight(start=s.start, end=s.end) for s in h.highlights],
+                    also_in=[Citation.of(p) for p in h.also_in],
+                )
+                for h in found.hits
             ],
             took_ms=round(took_ms, 3),
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import ChunkSpec
 from index.config import DEFAULT_MODEL, IndexConfig
+from index.search import RankingConfig
 
 
 class Settings(BaseSettings):
@@ -22,6 +24,15 @@ class Settings(BaseSettings):
     embed_context: bool = Field(True, description="Embed the document title and section heading with each passage.")
     batch_size: int = Field(32, ge=1, le=1024, description="Passages per embedding batch when building.")
     auto_rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
+    retrieval: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Ranker: dense (embeddings), bm25 (lexical) or hybrid (both, fused).")
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How hybrid fuses the two lists: reciprocal rank fusion or weighted min-max scores.")
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the dense list in fusion (BM25's weight is 1).")
+    rrf_k: int = Field(60, ge=1, le=1000, description="Rank constant of reciprocal rank fusion.")
+    candidates: int = Field(50, ge=1, le=1000, description="Passages taken from each ranker before fusion, collapse and diversification.")
+    collapse_duplicates: bool = Field(True, description="Show near-duplicate text once, listing the other sources in also_in.")
+    mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="Maximal marginal relevance trade-off; 1 keeps the ranking, lower values favour diverse results.")
+    highlight: bool = Field(True, description="Mark the best-answering sentences of each result and return an extractive answer.")
+    low_confidence_below: float = Field(0.0, ge=-1.0, le=1.0, description="Flag low_confidence when the best passage's cosine similarity is below this.")
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted, in bytes.")
@@ -40,4 +51,17 @@ class Settings(BaseSettings):
             model=self.model,
             chunk=ChunkSpec(self.chunk_tokens, self.overlap_tokens, self.embed_context),
             batch_size=self.batch_size,
+        )
+
+    def ranking_config(self) -> RankingConfig:
+        return RankingConfig(
+            mode=self.retrieval,
+            fusion=self.fusion,
+            dense_weight=self.dense_weight,
+            rrf_k=self.rrf_k,
+            candidates=self.candidates,
+            collapse_duplicates=self.collapse_duplicates,
+            mmr_lambda=self.mmr_lambda,
+            highlight=self.highlight,
+            low_confidence_below=self.low_confidence_below,
         )

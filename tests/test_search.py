@@ -4,38 +4,42 @@ from __future__ import annotations
 
 import numpy as np
 
-from index import SearchOptions
+from index import RankingConfig, SearchOptions
 from tests.conftest import source_text
 
 
+DENSE_ONLY = RankingConfig(mode="dense", collapse_duplicates=False, highlight=False)
+
+
 def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:
+    retriever = retriever.with_ranking(DENSE_ONLY)
     stored = retriever.stored
     vectors = stored.vectors.reconstruct_n(0, stored.vectors.ntotal)
     for question in ["Who met Mullah Omar in 2000?", "rocket attacks on Tajikistan", "CPEC in Balochistan"]:
         query = retriever.embedder.encode([question])[0]
         expected = np.argsort(-(vectors @ query), kind="stable")[:10]
-        hits = retriever.search(question, SearchOptions(top_k=10))
+        hits = retriever.search(question, SearchOptions(top_k=10)).hits
         rows = [retriever.passages.index(h.passage) for h in hits]
         assert rows == expected.tolist()
         assert np.allclose([h.score for h in hits], (vectors @ query)[expected], atol=1e-5)
 
 
 def test_ranks_are_consecutive_and_scores_descending(retriever) -> None:
-    hits = retriever.search("ETIM", SearchOptions(top_k=20))
+    hits = retriever.search("ETIM", SearchOptions(top_k=20)).hits
     assert [h.rank for h in hits] == list(range(1, 21))
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
 
 
 def test_top_k_larger_than_the_index_returns_every_passage_once(retriever) -> None:
-    hits = retriever.search("Taliban", SearchOptions(top_k=10_000))
+    hits = retriever.with_ranking(DENSE_ONLY).search("Taliban", SearchOptions(top_k=10_000)).hits
     assert len(hits) == len(retriever.passages)
     assert len({h.passage.key for h in hits}) == len(hits)
 
 
 def test_token_budget_keeps_rank_order_and_never_overflows(retriever) -> None:
-    unlimited = retriever.search("Uyghur militants in Badakhshan", SearchOptions(top_k=10))
+    unlimited = retriever.search("Uyghur militants in Badakhshan", SearchOptions(top_k=10)).hits
     budget = unlimited[0].passage.tokens + unlimited[1].passage.tokens + 5
-    limited = retriever.search("Uyghur militants in Badakhshan", SearchOptions(top_k=10, token_budget=budget))
+    limited = retriever.search("Uyghur militants in Badakhshan", SearchOptions(top_k=10, token_budget=budget)).hits
     assert sum(h.passage.tokens for h in limited) <= budget
     assert [h.passage for h in limited[:2]] == [h.passage for h in unlimited[:2]]
     order = [h.passage.key for h in unlimited]
@@ -43,11 +47,11 @@ def test_token_budget_keeps_rank_order_and_never_overflows(retriever) -> None:
 
 
 def test_a_budget_smaller_than_any_passage_returns_nothing(retriever) -> None:
-    assert retriever.search("Taliban", SearchOptions(top_k=5, token_budget=1)) == []
+    assert retriever.search("Taliban", SearchOptions(top_k=5, token_budget=1)).hits == []
 
 
 def test_known_answer_ranks_near_the_top_and_cites_its_source(retriever) -> None:
-    hits = retriever.search("What did Beijing ask Mullah Omar in 2000?", SearchOptions(top_k=3))
+    hits = retriever.search("What did Beijing ask Mullah Omar in 2000?", SearchOptions(top_k=3)).hits
     assert any("pressed Omar to stop harboring ethnic Uyghur militants" in h.passage.text for h in hits)
     for h in hits:
         assert source_text(h.passage.source)[h.passage.start : h.passage.end] == h.passage.text
@@ -56,6 +60,6 @@ def test_known_answer_ranks_near_the_top_and_cites_its_source(retriever) -> None
 def test_batch_search_equals_single_searches(retriever) -> None:
     questions = ["Kunduz mosque bombing", "Wang Yi", "Aynak copper mine"]
     batch = retriever.search_batch(questions, SearchOptions(top_k=5))
-    for question, hits in zip(questions, batch):
+    for question, found in zip(questions, batch):
         single = retriever.search(question, SearchOptions(top_k=5))
-        assert [h.passage.key for h in hits] == [h.passage.key for h in single]
+        assert [h.passage.key for h in found.hits] == [h.passage.key for h in single.hits]

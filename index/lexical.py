@@ -1,6 +1,6 @@
-"""Plain BM25 baseline (bm25s), the reference every other retriever is compared against.
+"""Lexical retrieval with BM25 (bm25s): the hybrid ranker's second list, and the plain baseline.
 
-This module owns the lexical baseline: its tokenization (lower-case, bm25s's word regex,
+This module owns lexical retrieval: its tokenization (lower-case, bm25s's word regex,
 English stopwords, Snowball English stemmer), its parameters (Lucene BM25, k1=1.5, b=0.75,
 the setting of the reference numbers in ``eval/cranfield/README.md``) and its on-disk
 format. It speaks in row indices of the texts it was built from; mapping rows to doc ids
@@ -31,7 +31,7 @@ STEMMER_LANGUAGE = "english"
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # bm25s's (and scikit-learn's) default, pinned here
 
 _TOKENIZER_FILE = "tokenizer.json"
-_FORMAT = "eval.bm25/1"
+_FORMAT = "index.lexical/1"
 
 
 class BM25Index:

@@ -1,0 +1,70 @@
+"""The parts of a build beside the dense vectors: lexical index, duplicate pairs, sentence table.
+
+Each is written into its own sub-folder of the build (hashed by the manifest like every file)
+and read back once when a Retriever is made.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.dedup import DuplicatePair
+from index.highlight import SentenceTable
+from index.lexical import BM25Index
+
+LEXICAL = "lexical"
+DUPLICATES = "duplicates"
+SENTENCES = "sentences"
+
+
+@dataclass(frozen=True)
+class Components:
+    lexical: BM25Index
+    duplicates: dict[int, list[tuple[int, float]]]  # passage row → [(other row, containment)], best first
+    sentences: SentenceTable
+
+
+def write_duplicates(pairs: list[DuplicatePair]):
+    def write(folder: Path) -> None:
+        with open(folder / "pairs.jsonl", "w", encoding="utf-8") as fh:
+            for pair in pairs:
+                fh.write(json.dumps({"a": pair.a, "b": pair.b, "containment": pair.containment}) + "\n")
+
+    return write
+
+
+def write_sentences(starts: list[int], ends: list[int], members: list[list[int]], vectors: np.ndarray):
+    def write(folder: Path) -> None:
+        offsets = np.cumsum([0] + [len(m) for m in members]).astype(np.int64)
+        flat = np.asarray([i for m in members for i in m], dtype=np.int64)
+        for name, array in (
+            ("starts", np.asarray(starts, dtype=np.int64)),
+            ("ends", np.asarray(ends, dtype=np.int64)),
+            ("member_offsets", offsets),
+            ("member_ids", flat),
+            ("vectors", np.ascontiguousarray(vectors, dtype=np.float32)),
+        ):
+            np.save(folder / f"{name}.npy", array, allow_pickle=False)
+
+    return write
+
+
+def read_components(build: Path) -> Components:
+    duplicates: dict[int, list[tuple[int, float]]] = {}
+    with open(build / DUPLICATES / "pairs.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            pair = json.loads(line)
+            duplicates.setdefault(pair["a"], []).append((pair["b"], pair["containment"]))
+            duplicates.setdefault(pair["b"], []).append((pair["a"], pair["containment"]))
+    for partners in duplicates.values():
+        partners.sort(key=lambda p: (-p[1], p[0]))
+    arrays = {name: np.load(build / SENTENCES / f"{name}.npy", allow_pickle=False) for name in
+              ("starts", "ends", "member_offsets", "member_ids", "vectors")}
+    offsets, ids = arrays["member_offsets"], arrays["member_ids"]
+    members = [ids[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+    table = SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"])
+    return Components(BM25Index.load(build / LEXICAL), duplicates, table)
