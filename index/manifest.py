@@ -17,7 +17,7 @@ from index.tokens import COUNT_ENCODING
 FORMAT_VERSION = 2  # 2: lexical index, duplicate pairs and sentence table beside the vectors
 
 # Source files whose behaviour decides which passages exist: editing any of them rebuilds the index.
-_PIPELINE_MODULES = ("rules.py", "clean.py", "sentences.py", "chunk.py", "tokens.py", "lexical.py", "dedup.py", "highlight.py")
+_PIPELINE_MODULES = ("rules.py", "clean.py", "sentences.py", "chunk.py", "tokens.py", "lexical.py", "dedup.py", "highlight.py", "aliases.py")
 
 
 def package_version() -> str:

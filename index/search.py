@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from index.aliases import expand
 from index.components import Components, read_components
 from index.dedup import shingles
 from index.diversify import mmr
@@ -32,10 +33,11 @@ COVERED = 0.5  # a candidate whose shingles are at least this much already shown
 @dataclass(frozen=True)
 class RankingConfig:
     mode: Mode = "hybrid"
-    fusion: Fusion = "rrf"
+    fusion: Fusion = "weighted"
     dense_weight: float = 1.0  # weight of the dense list in fusion; BM25's is 1
     rrf_k: int = RRF_K
     candidates: int = 50  # taken from each retriever before fusion
+    expand_aliases: bool = False  # BM25 also searches the other forms of abbreviations the corpus defines
     collapse_duplicates: bool = True
     mmr_lambda: float = 1.0  # 1 = no diversification
     highlight: bool = True
@@ -116,6 +118,8 @@ class Retriever:
             # FAISS pads with -1 when fewer than k vectors exist.
             dense = [[(r, s) for r, s in zip(rr.tolist(), ss.tolist(), strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
         if mode in ("bm25", "hybrid") and depth > 0:
+            if self.ranking.expand_aliases:
+                questions = [expand(q, self.components.aliases) for q in questions]
             lexical = self.components.lexical.search_batch(questions, depth)
         pools = []
         for d, b in zip(dense, lexical, strict=True):

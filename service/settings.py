@@ -21,14 +21,15 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model: a name in the local cache or a folder. The default is bundled.")
     chunk_tokens: int = Field(128, ge=16, le=4096, description="Largest passage, in cl100k tokens.")
     overlap_tokens: int = Field(32, ge=0, description="cl100k tokens of trailing sentences repeated at the start of the next passage of the same paragraph.")
-    embed_context: bool = Field(True, description="Embed the document title and section heading with each passage.")
+    embed_context: bool = Field(False, description="Embed the document title and section heading with each passage.")
     batch_size: int = Field(32, ge=1, le=1024, description="Passages per embedding batch when building.")
     auto_rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
     retrieval: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Ranker: dense (embeddings), bm25 (lexical) or hybrid (both, fused).")
-    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How hybrid fuses the two lists: reciprocal rank fusion or weighted min-max scores.")
+    fusion: Literal["rrf", "weighted"] = Field("weighted", description="How hybrid fuses the two lists: reciprocal rank fusion or weighted min-max scores.")
     dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the dense list in fusion (BM25's weight is 1).")
     rrf_k: int = Field(60, ge=1, le=1000, description="Rank constant of reciprocal rank fusion.")
     candidates: int = Field(50, ge=1, le=1000, description="Passages taken from each ranker before fusion, collapse and diversification.")
+    expand_aliases: bool = Field(False, description="Let BM25 also search the other form of abbreviations the corpus defines, e.g. ETIM for East Turkestan Islamic Movement.")
     collapse_duplicates: bool = Field(True, description="Show near-duplicate text once, listing the other sources in also_in.")
     mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="Maximal marginal relevance trade-off; 1 keeps the ranking, lower values favour diverse results.")
     highlight: bool = Field(True, description="Mark the best-answering sentences of each result and return an extractive answer.")
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
             dense_weight=self.dense_weight,
             rrf_k=self.rrf_k,
             candidates=self.candidates,
+            expand_aliases=self.expand_aliases,
             collapse_duplicates=self.collapse_duplicates,
             mmr_lambda=self.mmr_lambda,
             highlight=self.highlight,

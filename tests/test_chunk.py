@@ -74,7 +74,7 @@ def test_a_sentence_longer_than_a_passage_is_split_at_word_boundaries() -> None:
 
 def test_model_limit_shrinks_passages_even_when_cl100k_would_allow_more() -> None:
     # A model that counts 10 pieces per word: a 128-token passage would overflow 64 pieces.
-    passages = chunk(PARAGRAPHS, ChunkSpec(chunk_tokens=128, overlap_tokens=0), lambda t: 10 * len(t.split()) + 2, 64)
+    passages = chunk(PARAGRAPHS, ChunkSpec(chunk_tokens=128, overlap_tokens=0, embed_context=True), lambda t: 10 * len(t.split()) + 2, 64)
     for p in passages:
         assert 10 * len(embedding_input(p.title, p.heading, p.text, True).split()) + 2 <= 64
 
@@ -129,7 +129,7 @@ def test_no_seed_passage_is_truncated_by_the_model(seed_passages, embedder) -> N
     tokenizer = embedder.model.tokenizer
     for _, _, passages in seed_passages:
         for p in passages:
-            text = embedding_input(p.title, p.heading, p.text, True)
+            text = embedding_input(p.title, p.heading, p.text, ChunkSpec().embed_context)
             full = tokenizer(text, truncation=False)["input_ids"]
             truncated = tokenizer(text, truncation=True, max_length=limit)["input_ids"]
             assert full == truncated, f"{p.key} loses {len(full) - limit} word pieces"

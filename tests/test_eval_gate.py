@@ -30,7 +30,16 @@ def make_report(overall: dict[str, float], records: list[dict] | None = None) ->
         questions={"path": "q.jsonl", "sha256": "abc", "count": 2},
         top_k=10,
         records=records or [],
-        aggregates={"overall": row, "by_kind": {"factoid": row}, "scores": {"answerable_top1": dist, "unanswerable_top1": dist, "unanswerable": {}}},
+        aggregates={
+            "overall": row,
+            "by_kind": {"factoid": row},
+            "scores": {
+                "top_score": {"answerable": dist, "unanswerable": dist},
+                "confidence": {"answerable": dist, "unanswerable": dist},
+                "low_confidence": {"answerable": 0, "unanswerable": 0},
+                "unanswerable": {},
+            },
+        },
     )
 
 

@@ -67,8 +67,11 @@ QD_RESULTS = [res(r, "a.txt", 0, 10 * r, 0.5 - r / 10) for r in (1, 2, 3)]
 QB_NDCG = (1 + 1 / math.log2(7)) / (1 + 1 / math.log2(3))  # = 0.8316...
 
 
-def response(results: list[dict]) -> dict:
-    return {"question": "?", "results": results, "took_ms": 1.0}
+def response(results: list[dict], confidence: float | None = None, low: bool | None = None) -> dict:
+    body = {"question": "?", "results": results, "took_ms": 1.0}
+    if confidence is not None:  # servers before the confidence signal do not send these
+        body |= {"confidence": confidence, "low_confidence": low}
+    return body
 
 
 def test_one_relevant_quote_at_rank_3() -> None:
@@ -115,21 +118,35 @@ def test_unanswerable_and_missed_questions() -> None:
     assert empty["top_score"] is None and empty["metrics"]["hit@10"] == 0.0
 
 
+def test_also_in_makes_a_result_relevant() -> None:
+    collapsed = res(1, "b.txt", 0, 10, 0.9) | {"also_in": [{"source": "a.txt", "start": 100, "end": 180}]}
+    record = score_question(QA, QA_SPANS, response([collapsed]))
+    assert record["first_relevant_rank"] == 1 and record["metrics"]["mrr@10"] == 1.0
+    assert record["results"][0]["also_in"] == ["a.txt:100-180"]
+
+
 class FakeTarget:
-    def __init__(self, answers: dict[str, list[dict]]) -> None:
+    def __init__(self, answers: dict[str, dict]) -> None:
         self.answers = answers
         self.asked: list[tuple[str, int]] = []
 
     def query(self, question: str, top_k: int) -> dict:
         self.asked.append((question, top_k))
-        return response(self.answers[question])
+        return self.answers[question]
 
     def manifest(self) -> dict:
         return {}
 
 
 def test_aggregates_by_hand() -> None:
-    target = FakeTarget({QA.question: QA_RESULTS, QB.question: QB_RESULTS, QC.question: QC_RESULTS, QD.question: QD_RESULTS})
+    target = FakeTarget(
+        {
+            QA.question: response(QA_RESULTS, 0.7, False),
+            QB.question: response(QB_RESULTS, 0.6, False),
+            QC.question: response(QC_RESULTS, 0.35, True),
+            QD.question: response(QD_RESULTS, 0.3, True),
+        }
+    )
     spans = {"qa": QA_SPANS, "qb": QB_SPANS, "qc": (), "qd": QD_SPANS}
     run = run_eval([QA, QB, QC, QD], spans, target, top_k=7)
     assert [t for _, t in target.asked] == [7, 7, 7, 7]
@@ -150,10 +167,12 @@ def test_aggregates_by_hand() -> None:
     assert by_kind["factoid"]["ndcg@10"] == pytest.approx((0.5 + 0) / 2)
     assert by_kind["multi-source"]["recall@5"] == 0.5
     scores = run.aggregates["scores"]
-    # top-1 scores of the answerable questions: qa 0.9, qb 0.8, qd 0.4
-    assert scores["answerable_top1"] == {"n": 3, "min": 0.4, "median": 0.8, "max": 0.9}
-    assert scores["unanswerable_top1"] == {"n": 1, "min": 0.55, "median": 0.55, "max": 0.55}
-    assert scores["unanswerable"] == {"qc": 0.55}
+    # top-1 scores of the answerable questions: qa 0.9, qb 0.8, qd 0.4; confidences 0.7, 0.6, 0.3
+    assert scores["top_score"]["answerable"] == {"n": 3, "min": 0.4, "median": 0.8, "max": 0.9}
+    assert scores["top_score"]["unanswerable"] == {"n": 1, "min": 0.55, "median": 0.55, "max": 0.55}
+    assert scores["confidence"]["answerable"] == {"n": 3, "min": 0.3, "median": 0.6, "max": 0.7}
+    assert scores["low_confidence"] == {"answerable": 1, "unanswerable": 1}  # qd and qc were flagged
+    assert scores["unanswerable"] == {"qc": {"top_score": 0.55, "confidence": 0.35}}
     assert run.timing["questions"] == 4
 
 
@@ -186,7 +205,8 @@ def test_the_real_set_in_process(real_set: tuple, in_process_run: EvalRun, retri
     assert overall["recall@5"] <= overall["recall@10"] <= 1.0
     assert 0 < overall["ndcg@10"] <= 1.0 and 0 < overall["mrr@10"] <= 1.0
     assert all(len(r["results"]) == 10 for r in in_process_run.records)
-    assert in_process_run.aggregates["scores"]["unanswerable_top1"]["n"] == sum(1 for q in questions if not q.answerable)
+    n_unanswerable = sum(1 for q in questions if not q.answerable)
+    assert in_process_run.aggregates["scores"]["confidence"]["unanswerable"]["n"] == n_unanswerable
     report = Report("now", "in-process", {}, dict(retriever.manifest), {"path": "q", "sha256": "x", "count": len(questions)}, 10,
                     in_process_run.records, in_process_run.aggregates, in_process_run.timing)
     assert "overall" in report.table() and "| **overall** | " in report.to_markdown()

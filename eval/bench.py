@@ -1,0 +1,66 @@
+"""Query latency of each ranking configuration, measured side by side in one run.
+
+Each configuration answers the same questions in the same process on the same loaded index,
+interleaved round by round so machine noise hits all of them alike. Reported: median and p95
+milliseconds per query and the ratio of medians to plain dense retrieval.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from index import RankingConfig, Retriever, SearchOptions
+
+CONFIGS: dict[str, RankingConfig] = {
+    "dense": RankingConfig(mode="dense", collapse_duplicates=False, highlight=False),
+    "bm25": RankingConfig(mode="bm25", collapse_duplicates=False, highlight=False),
+    "hybrid": RankingConfig(mode="hybrid", collapse_duplicates=False, highlight=False),
+    "hybrid+collapse": RankingConfig(mode="hybrid", highlight=False),
+    "hybrid+collapse+highlight": RankingConfig(mode="hybrid"),
+}
+
+
+def run_bench(retriever: Retriever, questions: Sequence[str], rounds: int = 3, top_k: int = 5) -> dict[str, Any]:
+    configured = {name: retriever.with_ranking(replace(cfg, low_confidence_below=retriever.ranking.low_confidence_below)) for name, cfg in CONFIGS.items()}
+    configured["default"] = retriever
+    for r in configured.values():  # warm-up: first calls pay one-off allocation costs
+        r.search(questions[0], SearchOptions(top_k=top_k))
+    samples: dict[str, list[float]] = {name: [] for name in configured}
+    for _ in range(rounds):
+        for question in questions:
+            for name, r in configured.items():
+                started = time.perf_counter()
+                r.search(question, SearchOptions(top_k=top_k))
+                samples[name].append((time.perf_counter() - started) * 1000)
+    base = statistics.median(samples["dense"])
+    rows = {
+        name: {
+            "median_ms": round(statistics.median(values), 2),
+            "p95_ms": round(statistics.quantiles(values, n=20)[18], 2),
+            "ratio_to_dense": round(statistics.median(values) / base, 2),
+        }
+        for name, values in samples.items()
+    }
+    return {
+        "queries": len(questions) * rounds,
+        "passages": len(retriever.passages),
+        "torch_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": platform.python_version(),
+        "results": rows,
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"{'configuration':<28} {'median ms':>10} {'p95 ms':>8} {'× dense':>8}"]
+    for name, row in report["results"].items():
+        lines.append(f"{name:<28} {row['median_ms']:>10.2f} {row['p95_ms']:>8.2f} {row['ratio_to_dense']:>8.2f}")
+    lines.append(f"{report['queries']} queries per configuration over {report['passages']} passages, torch threads {report['torch_threads']}")
+    return "\n".join(lines)

@@ -1,0 +1,189 @@
+"""The `cited eval` command family: wiring arguments to the eval modules, nothing more.
+
+This module owns the command-line surface (``cited eval``, ``cited eval compare``,
+``cited eval beir``) and the translation of every user-fixable problem -- a broken question
+file, an unreachable server, a missing baseline or report -- into ``CliError``, which
+``service.cli.main`` prints as one line with exit status 1. The work itself lives in
+:mod:`eval.questions`, :mod:`eval.relevance`, :mod:`eval.runner`, :mod:`eval.report` and
+:mod:`eval.gate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service.cli import CliError
+from service.settings import Settings
+
+__all__ = ["add_eval_commands", "cmd_compare", "cmd_eval"]
+
+log = logging.getLogger("cited.eval")
+
+DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
+DEFAULT_OUT = Path("reports")
+
+
+def _top_k(text: str) -> int:
+    from service.schemas import MAX_TOP_K
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_TOP_K:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_TOP_K}, got {value}")
+    return value
+
+
+def _max_drop(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
+    from eval.runner import DEFAULT_TOP_K
+
+    p = sub.add_parser(
+        "eval",
+        parents=[settings_flags],
+        help="score retrieval on the hand-written question set (and gate against a baseline)",
+        description="Ask every question of the question set, score the cited passages against the gold "
+        "quotes, print the aggregate table and write report.json and report.md.",
+    )
+    p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
+    p.add_argument("--url", default=None, help="evaluate a running server (e.g. http://127.0.0.1:8000) instead of in-process")
+    p.add_argument("--top-k", type=_top_k, default=DEFAULT_TOP_K, help=f"passages asked for per question (default {DEFAULT_TOP_K})")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for report.json and report.md (default {DEFAULT_OUT}/)")
+    p.add_argument("--baseline", type=Path, default=None, help="baseline file to gate against: exit 1 if a gated metric drops too far")
+    p.add_argument("--max-drop", type=_max_drop, default=None, help="largest allowed drop of a gated metric below the baseline (default 0.0)")
+    p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE", help="write this run's gated aggregates as a baseline")
+    p.set_defaults(handler=cmd_eval)
+
+    nested = p.add_subparsers(dest="eval_command", required=False, metavar="EVAL_COMMAND")
+    c = nested.add_parser("compare", help="compare two report.json files: aggregates and per-question ranks")
+    c.add_argument("a", type=Path, metavar="A.json")
+    c.add_argument("b", type=Path, metavar="B.json")
+    c.set_defaults(handler=cmd_compare)
+
+    b = nested.add_parser("beir", parents=[settings_flags], help="evaluate on a BEIR-layout test collection")
+    b.add_argument("folder", type=Path, metavar="FOLDER", help="collection folder (corpus.jsonl, queries.jsonl, qrels/)")
+    b.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the reports (default {DEFAULT_OUT}/)")
+    b.add_argument("--qrels", default="test.tsv", help="qrels file inside FOLDER/qrels (default test.tsv)")
+    b.add_argument("--k", type=int, default=100, help="passages retrieved per query (default 100)")
+    b.set_defaults(handler=cmd_beir)
+
+
+def cmd_beir(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.beir_eval import run_beir_command
+
+    return run_beir_command(args, settings)
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.gate import BaselineError, check, load_baseline, save_baseline
+    from eval.questions import QuestionSetError, load_questions
+    from eval.relevance import Corpus, gold_spans
+    from eval.report import Report
+    from eval.runner import InProcess, OverHttp, ServerError, run_eval
+
+    if args.max_drop is not None and args.baseline is None:
+        raise CliError("--max-drop needs --baseline FILE")
+    try:  # fail before the slow part
+        baseline = load_baseline(args.baseline) if args.baseline is not None else None
+    except BaselineError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        questions = load_questions(args.questions, settings.corpus_dir)
+        spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
+    except QuestionSetError as exc:
+        raise CliError(f"question set: {exc}") from None
+
+    if args.url:
+        target: Any = OverHttp(args.url)
+    else:
+        from service import app as service_app  # looked up at call time, so tests can substitute it
+
+        target = InProcess(service_app.load_retriever(settings, progress=True))
+    try:
+        manifest = target.manifest()
+        _warn_on_corpus_mismatch(manifest, settings)
+        run = run_eval(questions, spans, target, args.top_k)
+    except ServerError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        if isinstance(target, OverHttp):
+            target.close()
+
+    report = Report(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        target=args.url or "in-process",
+        settings=settings.model_dump(mode="json"),
+        manifest=manifest,
+        questions={
+            "path": str(args.questions),
+            "sha256": hashlib.sha256(Path(args.questions).read_bytes()).hexdigest(),
+            "count": len(questions),
+            "answerable": sum(1 for q in questions if q.answerable),
+        },
+        top_k=args.top_k,
+        records=run.records,
+        aggregates=run.aggregates,
+        timing=run.timing,
+    )
+    try:
+        json_path, md_path = report.write(args.out)
+    except OSError as exc:
+        raise CliError(f"cannot write the report to {args.out}: {exc}") from None
+    print(report.table())
+    print(f"wrote {json_path} and {md_path}")
+
+    status = 0
+    if baseline is not None:
+        result = check(baseline, report, args.max_drop or 0.0)
+        print(f"gate against {args.baseline} (max drop {args.max_drop or 0.0:.4f}):")
+        print(result.text())
+        status = 0 if result.passed else 1
+    if args.save_baseline is not None:
+        try:
+            save_baseline(args.save_baseline, report)
+        except OSError as exc:
+            raise CliError(f"cannot write the baseline {args.save_baseline}: {exc}") from None
+        print(f"wrote baseline {args.save_baseline}")
+    return status
+
+
+def _warn_on_corpus_mismatch(manifest: dict[str, Any], settings: Settings) -> None:
+    """Gold spans come from the local corpus folder; a server indexing other files scores wrongly."""
+    files = (manifest.get("corpus") or {}).get("files")
+    count = len(files) if isinstance(files, dict) else manifest.get("documents")
+    if isinstance(count, list):
+        count = len(count)
+    local = sum(1 for p in Path(settings.corpus_dir).rglob("*.txt") if p.is_file())
+    if isinstance(count, int) and count != local:
+        print(
+            f"cited: warning: the index holds {count} documents but {settings.corpus_dir} has {local}; "
+            "gold quotes are located in the local corpus folder",
+            file=sys.stderr,
+        )
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from eval.report import Report, ReportError, compare_reports
+
+    try:
+        a, b = Report.load(args.a), Report.load(args.b)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    print(compare_reports(a, b, str(args.a), str(args.b)))
+    return 0

@@ -1,0 +1,114 @@
+"""The regression gate: compare a run's headline numbers with a committed baseline.
+
+This module owns which aggregates are gated (:data:`GATED`), the baseline file format and
+the pass/fail rule: a gated metric fails when it is more than ``max_drop`` below its
+baseline value. Improvements never fail the gate (raise the baseline deliberately with
+``--save-baseline`` when they are real). Only overall numbers are gated: a per-kind value
+averages over 10-30 questions, where one question moves it by several points, so gating it
+would make the gate flaky rather than strict.
+
+The baseline holds full-precision values: rounding them would let a run identical to the
+baseline fail a zero-tolerance gate by the rounding error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eval.report import Report
+
+__all__ = ["GATED", "BaselineError", "GateResult", "baseline_of", "check", "load_baseline", "save_baseline"]
+
+GATED = ("hit@5", "mrr@10", "ndcg@10")
+# Float noise allowed on top of max_drop, far below any real change (one question of 72
+# moves a mean by ~0.014).
+TOLERANCE = 1e-9
+
+
+class BaselineError(ValueError):
+    """The baseline file is missing or malformed; one line."""
+
+
+def baseline_of(report: Report) -> dict[str, Any]:
+    """The gated overall aggregates of ``report``, with what produced them and when."""
+    return {
+        "date": datetime.now(UTC).date().isoformat(),
+        "gated": {name: report.aggregates["overall"][name] for name in GATED},
+        "top_k": report.top_k,
+        "questions": report.questions,
+        "model": report.model,
+        "settings": report.settings,
+    }
+
+
+def save_baseline(path: Path, report: Report) -> dict[str, Any]:
+    path = Path(path)
+    baseline = baseline_of(report)
+    if path.parent != Path():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(baseline, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return baseline
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BaselineError(f"baseline {path} not found (write one with --save-baseline {path})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineError(f"baseline {path} is not readable JSON ({exc})") from None
+    gated = data.get("gated") if isinstance(data, dict) else None
+    if not isinstance(gated, dict):
+        raise BaselineError(f"baseline {path} has no 'gated' object; was it written by --save-baseline?")
+    for name in GATED:
+        value = gated.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BaselineError(f"baseline {path}: 'gated.{name}' must be a number, got {value!r}")
+    return data
+
+
+@dataclass
+class GateResult:
+    lines: list[str] = field(default_factory=list)  # one per gated metric, plus notes
+    failures: list[str] = field(default_factory=list)  # one "gate failed: ..." line per failing metric
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def text(self) -> str:
+        verdict = "gate passed" if self.passed else f"gate failed on {len(self.failures)} metric(s)"
+        return "\n".join([*self.lines, *self.failures, verdict])
+
+
+def check(baseline: Mapping[str, Any], report: Report, max_drop: float = 0.0) -> GateResult:
+    """Compare ``report``'s overall gated aggregates with ``baseline``'s.
+
+    A metric fails when ``baseline - current > max_drop`` (plus :data:`TOLERANCE`).
+    Differences in top_k or question file are reported as notes: they make the comparison
+    questionable, but deciding that is the caller's job, not a reason to crash.
+    """
+    if max_drop < 0:
+        raise ValueError(f"max_drop must be >= 0, got {max_drop}")
+    result = GateResult()
+    current = report.aggregates["overall"]
+    for name in GATED:
+        before, now = float(baseline["gated"][name]), float(current[name])
+        drop = before - now
+        result.lines.append(f"{name:<8} {before:.4f} → {now:.4f}  ({now - before:+.4f})")
+        if drop > max_drop + TOLERANCE:
+            result.failures.append(
+                f"gate failed: {name} dropped {drop:.4f} ({before:.4f} → {now:.4f}), more than the allowed {max_drop:.4f}"
+            )
+    if baseline.get("top_k") not in (None, report.top_k):
+        result.lines.append(f"note: baseline used top_k={baseline['top_k']}, this run {report.top_k}")
+    old_sha = (baseline.get("questions") or {}).get("sha256")
+    if old_sha and old_sha != report.questions.get("sha256"):
+        result.lines.append("note: baseline was measured on a different question file")
+    return result

@@ -1,0 +1,258 @@
+"""What an evaluation run leaves behind: ``report.json``, ``report.md``, the console table.
+
+This module owns the report's contents and its three renderings, and the comparison of two
+saved reports (``cited eval compare``). It computes no metric: everything it shows was
+computed by :mod:`eval.runner`, so the JSON, the Markdown and the console can never
+disagree with each other.
+
+The JSON keeps everything needed to explain a number later without re-running: the
+settings, the index manifest (or the server's /health in ``--url`` mode), every question's
+top results, and which gold quote was found at which rank.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.runner import METRICS
+
+__all__ = ["FAIL_K", "Report", "ReportError", "compare_reports"]
+
+FAIL_K = 5  # a question "failed" when no relevant result is in the top FAIL_K
+
+
+class ReportError(ValueError):
+    """A saved report is missing or unreadable; one line."""
+
+
+@dataclass
+class Report:
+    created_at: str  # UTC, ISO 8601
+    target: str  # "in-process" or the server URL
+    settings: dict[str, Any]
+    manifest: dict[str, Any]  # retriever.manifest in-process, GET /health over HTTP
+    questions: dict[str, Any]  # {"path", "sha256", "count"}
+    top_k: int
+    records: list[dict[str, Any]]
+    aggregates: dict[str, Any]
+    timing: dict[str, Any] = field(default_factory=dict)
+
+    # ---- persistence -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> Report:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ReportError(f"report {path} not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ReportError(f"report {path} is not readable JSON ({exc})") from None
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ReportError(f"{path} is not a report written by `cited eval` ({exc})") from None
+
+    def write(self, out: Path) -> tuple[Path, Path]:
+        """``out/report.json`` and ``out/report.md``; the folder is created if needed."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        json_path, md_path = out / "report.json", out / "report.md"
+        json_path.write_text(self.to_json(), encoding="utf-8")
+        md_path.write_text(self.to_markdown(), encoding="utf-8")
+        return json_path, md_path
+
+    # ---- derived facts -----------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        model = self.manifest.get("model")
+        return model.get("name", "?") if isinstance(model, dict) else str(model or "?")
+
+    @property
+    def built_at(self) -> str:
+        return self.manifest.get("built_at") or self.manifest.get("index_built_at") or "?"
+
+    def failed(self) -> list[dict[str, Any]]:
+        """Answerable questions with no relevant result in the top FAIL_K, worst first."""
+        missed = [
+            r
+            for r in self.records
+            if r["metrics"] is not None and (r["first_relevant_rank"] is None or r["first_relevant_rank"] > FAIL_K)
+        ]
+        return sorted(missed, key=lambda r: (-_rank_key(r["first_relevant_rank"]), r["id"]))
+
+    def _rows(self) -> list[tuple[str, Mapping[str, Any]]]:
+        return [("overall", self.aggregates["overall"]), *self.aggregates["by_kind"].items()]
+
+    # ---- renderings --------------------------------------------------------------------
+
+    def table(self) -> str:
+        """Compact console summary: the aggregate table, score calibration, failed ids."""
+        head = f"{'':<13}{'n':>4}" + "".join(f"{name:>10}" for name in METRICS)
+        lines = [
+            f"eval: {len(self.records)} questions, top_k={self.top_k}, {self.target}, model {self.model}, "
+            f"{self.timing.get('total_seconds', '?')}s",
+            head,
+        ]
+        for name, row in self._rows():
+            lines.append(f"{name:<13}{row['n']:>4}" + "".join(f"{row[m]:>10.4f}" for m in METRICS))
+        scores = self.aggregates["scores"]
+        for name, label in (("confidence", "confidence (best cosine)"), ("top_score", "top-1 score")):
+            if scores[name]["answerable"]["n"]:
+                lines.append(f"{label}: answerable {_dist(scores[name]['answerable'])}; unanswerable {_dist(scores[name]['unanswerable'])}")
+        failed = self.failed()
+        lines.append(f"failed (no relevant result in the top {FAIL_K}): {len(failed)}" + (": " + ", ".join(r["id"] for r in failed) if failed else ""))
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in self.settings.items() if k not in {"host", "port", "log_level", "max_body_bytes"})
+        lines = [
+            "# Retrieval evaluation",
+            "",
+            f"- created: {self.created_at}",
+            f"- target: {self.target}",
+            f"- model: {self.model}; index built {self.built_at}",
+            f"- questions: {self.questions.get('path')} ({self.questions.get('count')} questions, sha256 {str(self.questions.get('sha256'))[:12]})",
+            f"- top_k: {self.top_k}",
+            f"- settings: {settings}",
+            f"- time: {self.timing.get('total_seconds', '?')} s, median {self.timing.get('latency_ms_median', '?')} ms per question",
+            "",
+            "## Aggregates (answerable questions)",
+            "",
+            "Relevance is per gold quote: a result is relevant when its passage overlaps at least half of a gold "
+            "quote (in any file where the quote occurs). recall@k is the share of a question's gold quotes found "
+            "in the top k; ndcg@10 is quote-level nDCG (each gold quote is credited once, to the first result "
+            "that covers it).",
+            "",
+            "| | n | " + " | ".join(METRICS) + " |",
+            "|---|---:|" + "---:|" * len(METRICS),
+        ]
+        for name, row in self._rows():
+            label = f"**{name}**" if name == "overall" else name
+            lines.append(f"| {label} | {row['n']} | " + " | ".join(f"{row[m]:.4f}" for m in METRICS) + " |")
+        scores = self.aggregates["scores"]
+        flagged = scores["low_confidence"]
+        lines += [
+            "",
+            "## Score calibration",
+            "",
+            "Could a threshold tell unanswerable questions from answerable ones? `confidence` is the best cosine "
+            "similarity of a returned passage (comparable across questions); the top-1 `score` depends on the "
+            "retrieval mode (a fused rank score in hybrid mode is not).",
+            "",
+            "| | confidence: min / median / max | top-1 score: min / median / max | flagged low_confidence |",
+            "|---|---|---|---:|",
+            *(
+                f"| {group} | {_dist(scores['confidence'][group])} | {_dist(scores['top_score'][group])} | {flagged[group]} |"
+                for group in ("answerable", "unanswerable")
+            ),
+            "",
+            "| unanswerable question | confidence | top-1 score |",
+            "|---|---:|---:|",
+            *(f"| {qid} | {_score(v['confidence'])} | {_score(v['top_score'])} |" for qid, v in scores["unanswerable"].items()),
+            "",
+        ]
+        failed = self.failed()
+        lines += [f"## Failed questions: no relevant result in the top {FAIL_K} ({len(failed)})", ""]
+        if not failed:
+            lines.append("None.")
+        for record in failed:
+            lines += _failed_markdown(record)
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _rank_key(rank: int | None) -> float:
+    return math.inf if rank is None else rank
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def _dist(d: Mapping[str, Any]) -> str:
+    if not d.get("n"):
+        return "none"
+    return f"min {_score(d['min'])} / median {_score(d['median'])} / max {_score(d['max'])} (n={d['n']})"
+
+
+def _quote_md(text: str) -> str:
+    return "> " + " ".join(text.split())
+
+
+def _failed_markdown(record: Mapping[str, Any]) -> list[str]:
+    rank = record["first_relevant_rank"]
+    lines = [
+        f"### {record['id']} ({record['kind']}): first relevant rank {rank if rank is not None else 'none'}",
+        "",
+        f"**Q:** {record['question']}",
+        "",
+        "Gold:",
+        "",
+    ]
+    for gold in record["gold"]:
+        found = f"found at rank {gold['found_rank']}" if gold["found_rank"] is not None else "not found"
+        lines.append(f"- `{gold['source']}` ({found}): “{gold['quote']}”")
+    lines.append("")
+    if record["results"]:
+        first = record["results"][0]
+        lines += [
+            f"Returned first instead: `{first['source']}:{first['start']}-{first['end']}` (score {first['score']:.4g})"
+            + (f", also in {', '.join(f'`{c}`' for c in first['also_in'])}" if first.get("also_in") else ""),
+            "",
+            _quote_md(first["text"]) + ("…" if len(first["text"]) >= 200 else ""),
+            "",
+        ]
+    else:
+        lines += ["Nothing was returned.", ""]
+    return lines
+
+
+def _rank_text(rank: int | None) -> str:
+    return "miss" if rank is None else str(rank)
+
+
+def compare_reports(a: Report, b: Report, a_name: str = "A", b_name: str = "B") -> str:
+    """Aggregates of two reports side by side with B − A, then the questions whose first
+    relevant rank changed (a miss counts as worse than any rank)."""
+    lines = [f"A: {a_name} ({a.created_at}, {a.target}, model {a.model}, top_k={a.top_k})",
+             f"B: {b_name} ({b.created_at}, {b.target}, model {b.model}, top_k={b.top_k})"]
+    differing = [k for k in sorted(set(a.settings) | set(b.settings)) if a.settings.get(k) != b.settings.get(k)]
+    for key in differing:
+        lines.append(f"setting {key}: {a.settings.get(key)} → {b.settings.get(key)}")
+    if a.questions.get("sha256") != b.questions.get("sha256"):
+        lines.append("note: the two reports used different question files; only shared questions are compared below")
+    lines += ["", f"{'':<13}{'metric':<11}{'A':>8}{'B':>8}{'B−A':>9}"]
+    groups = dict(a._rows())
+    for name, row_b in b._rows():
+        row_a = groups.get(name)
+        if row_a is None:
+            continue
+        for metric in METRICS:
+            delta = row_b[metric] - row_a[metric]
+            lines.append(f"{name:<13}{metric:<11}{row_a[metric]:>8.4f}{row_b[metric]:>8.4f}{delta:>+9.4f}")
+    ranks_a = {r["id"]: r for r in a.records if r["metrics"] is not None}
+    better, worse = [], []
+    for record in b.records:
+        old = ranks_a.get(record["id"])
+        if old is None or record["metrics"] is None:
+            continue
+        ra, rb = old["first_relevant_rank"], record["first_relevant_rank"]
+        if ra == rb:
+            continue
+        line = f"  {record['id']} ({record['kind']}): {_rank_text(ra)} → {_rank_text(rb)}  {record['question']}"
+        (better if _rank_key(rb) < _rank_key(ra) else worse).append(line)
+    lines += ["", f"better in B ({len(better)}):", *(better or ["  none"])]
+    lines += [f"worse in B ({len(worse)}):", *(worse or ["  none"])]
+    return "\n".join(lines)
