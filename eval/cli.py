@@ -83,6 +83,28 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     b.add_argument("--k", type=int, default=100, help="passages retrieved per query (default 100)")
     b.set_defaults(handler=cmd_beir)
 
+    t = nested.add_parser("bench", parents=[settings_flags], help="query latency of each ranking configuration, side by side")
+    t.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"questions to time (default {DEFAULT_QUESTIONS})")
+    t.add_argument("--rounds", type=int, default=3, help="times each question is asked per configuration (default 3)")
+    t.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from eval.bench import run_bench, table
+    from eval.questions import QuestionSetError, load_questions
+    from service.app import load_retriever
+
+    try:
+        questions = [q.question for q in load_questions(args.questions, settings.corpus_dir)]
+    except QuestionSetError as exc:
+        raise CliError(f"question set: {exc}") from None
+    report = run_bench(load_retriever(settings), questions, rounds=max(1, args.rounds))
+    print(table(report))
+    print(json.dumps(report))
+    return 0
+
 
 def cmd_beir(args: argparse.Namespace, settings: Settings) -> int:
     from eval.beir_eval import run_beir_command
