@@ -572,7 +572,7 @@ def run_beir_command(args: Any, settings: Settings, embedder: Embedder | None = 
     result = evaluate_beir(
         collection,
         settings,
-        k=getattr(args, "k", None) or 100,
+        k=100 if getattr(args, "k", None) is None else args.k,  # 0 is refused, not defaulted
         methods=getattr(args, "methods", None),
         embedder=embedder,
         folder=folder,

@@ -80,7 +80,7 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     b.add_argument("folder", type=Path, metavar="FOLDER", help="collection folder (corpus.jsonl, queries.jsonl, qrels/)")
     b.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the reports (default {DEFAULT_OUT}/)")
     b.add_argument("--qrels", default="test.tsv", help="qrels file inside FOLDER/qrels (default test.tsv)")
-    b.add_argument("--k", type=int, default=100, help="passages retrieved per query (default 100)")
+    b.add_argument("--k", type=int, default=100, help="documents retrieved per query (default 100)")
     b.set_defaults(handler=cmd_beir)
 
     t = nested.add_parser("bench", parents=[settings_flags], help="query latency of each ranking configuration, side by side")

@@ -253,6 +253,8 @@ def test_command_errors_are_one_line_cli_errors(tiny, tmp_path):
         evaluate_beir(load_beir(folder), settings, methods=["colbert"], progress=False)
     with pytest.raises(CliError, match="positive"):
         evaluate_beir(load_beir(folder), settings, k=0, progress=False)
+    with pytest.raises(CliError, match="positive"):
+        run_beir_command(argparse.Namespace(folder=str(folder), out=str(tmp_path), qrels="test.tsv", k=0), settings)
 
 
 # ---------------------------------------------------------------- Cranfield
