@@ -1,4 +1,4 @@
-"""Tests for eval.beir (collection loading) and eval.bm25 (the BM25 baseline)."""
+"""Tests for eval.beir (collection loading) and index.lexical (BM25, the lexical ranker and baseline)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from eval import metrics
 from eval.beir import BeirCollection, BeirDoc, CollectionError, load_beir
-from eval.bm25 import BM25Index
+from index.lexical import BM25Index
 
 CRANFIELD = Path(__file__).parent.parent / "eval" / "cranfield"
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import math
 import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from eval.questions import UNANSWERABLE, Gold, Question, load_questions
 from eval.relevance import Corpus, GoldSpan, gold_spans
 from eval.report import Report
 from eval.runner import METRICS, EvalRun, InProcess, OverHttp, ServerError, aggregate, run_eval, score_question
-from service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -212,30 +207,9 @@ def test_the_real_set_in_process(real_set: tuple, in_process_run: EvalRun, retri
     assert "overall" in report.table() and "| **overall** | " in report.to_markdown()
 
 
-@pytest.fixture
-def server_url(seed_settings, retriever) -> Iterator[str]:
-    """A real uvicorn server on a free port, in a background thread, sharing the session retriever."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(seed_settings, retriever), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def test_over_http_matches_in_process(server_url: str, real_set: tuple, in_process_run: EvalRun) -> None:
+def test_over_http_matches_in_process(live_server: str, real_set: tuple, in_process_run: EvalRun) -> None:
     questions, spans = real_set
-    with OverHttp(server_url + "/") as target:
+    with OverHttp(live_server + "/") as target:
         health = target.manifest()
         assert health["status"] == "ok"
         run = run_eval(questions, spans, target)
