@@ -9,6 +9,7 @@ Each stage is switchable in RankingConfig so its effect can be measured with the
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -91,8 +92,7 @@ class Retriever:
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
-        clone = object.__new__(Retriever)
-        clone.__dict__.update(self.__dict__)
+        clone = copy.copy(self)
         clone.ranking = ranking
         return clone
 
@@ -140,7 +140,9 @@ class Retriever:
 
     def _result(self, pool: list[_Candidate], query: np.ndarray, options: SearchOptions) -> SearchResult:
         if self.ranking.collapse_duplicates:
-            pool = self._collapse(pool)
+            # Without a budget or MMR only the first top_k survivors are ever shown: stop there.
+            enough = options.token_budget is None and self.ranking.mmr_lambda >= 1.0
+            pool = self._collapse(pool, options.top_k if enough else len(pool))
         if self.ranking.mmr_lambda < 1.0 and len(pool) > 1:
             vectors = np.stack([self._vector(c.row) for c in pool])
             pool = [pool[i] for i in mmr([c.score for c in pool], vectors, len(pool), self.ranking.mmr_lambda)]
@@ -183,7 +185,7 @@ class Retriever:
             low_confidence=confidence < self.ranking.low_confidence_below,
         )
 
-    def _collapse(self, pool: list[_Candidate]) -> list[_Candidate]:
+    def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.
 
         Two tests, both across documents: a duplicate pair found at build time, or (for copies
@@ -194,6 +196,8 @@ class Retriever:
         kept_shingles: list[frozenset[int]] = []
         pairs = self.components.duplicates
         for candidate in pool:
+            if len(kept) >= need:
+                break
             passage = self.passages[candidate.row]
             own = shingles(passage.text)
             target = None
