@@ -132,8 +132,15 @@ def decode_doc_id(name: str) -> str:
 
 
 def doc_file_text(doc: BeirDoc) -> str:
-    """What the corpus file of a document holds: ``title + "\\n\\n" + text``, or the text alone."""
-    return f"{doc.title}\n\n{doc.text}" if doc.title else doc.text
+    """What the corpus file of a document holds: ``title + "\\n\\n" + text``, or the text alone.
+
+    The title line loses any trailing full stops. The cleaner (rightly, for scraped pages)
+    does not take a first line that ends like a sentence for a title, and Cranfield spells
+    nearly every title "... wings ." -- so without this the title would be indexed as a
+    passage of its own instead of being the document's title.
+    """
+    title = doc.title.strip().rstrip(". ").strip()
+    return f"{title}\n\n{doc.text}" if title else doc.text
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,37 @@
 """The `cited eval` command family: wiring arguments to the eval modules, nothing more.
 
 This module owns the command-line surface (``cited eval``, ``cited eval compare``,
-``cited eval beir``) and the translation of every user-fixable problem -- a broken question
-file, an unreachable server, a missing baseline or report -- into ``CliError``, which
-``service.cli.main`` prints as one line with exit status 1. The work itself lives in
-:mod:`eval.questions`, :mod:`eval.relevance`, :mod:`eval.runner`, :mod:`eval.report` and
-:mod:`eval.gate`.
+``cited eval beir``, ``cited eval bench``, ``cited eval ablation``) and the translation of
+every user-fixable problem -- a broken question file, an unreachable server, a missing
+baseline or report -- into ``CliError``, which ``service.cli.main`` prints as one line with
+exit status 1. The work itself lives in :mod:`eval.questions`, :mod:`eval.relevance`,
+:mod:`eval.runner`, :mod:`eval.report`, :mod:`eval.gate`, :mod:`eval.beir_eval`,
+:mod:`eval.bench` and :mod:`eval.ablation`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import logging
 import sys
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.cli import CliError
+from service.cli import CliError, settings_flags
 from service.settings import Settings
 
-__all__ = ["add_eval_commands", "cmd_compare", "cmd_eval"]
+__all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_eval"]
 
 log = logging.getLogger("cited.eval")
 
 DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
 DEFAULT_OUT = Path("reports")
+DEFAULT_CRANFIELD = Path("eval/cranfield")
 
 
 def _top_k(text: str) -> int:
@@ -51,12 +56,23 @@ def _max_drop(text: str) -> float:
     return value
 
 
-def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
+def _diversity_lambda(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1 (1 switches MMR off), got {value}")
+    return value
+
+
+def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
+    from eval.ablation import DEFAULT_MMR_LAMBDA
     from eval.runner import DEFAULT_TOP_K
 
     p = sub.add_parser(
         "eval",
-        parents=[settings_flags],
+        parents=[flags],
         help="score retrieval on the hand-written question set (and gate against a baseline)",
         description="Ask every question of the question set, score the cited passages against the gold "
         "quotes, print the aggregate table and write report.json and report.md.",
@@ -76,17 +92,39 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     c.add_argument("b", type=Path, metavar="B.json")
     c.set_defaults(handler=cmd_compare)
 
-    b = nested.add_parser("beir", parents=[settings_flags], help="evaluate on a BEIR-layout test collection")
+    b = nested.add_parser("beir", parents=[flags], help="evaluate on a BEIR-layout test collection")
     b.add_argument("folder", type=Path, metavar="FOLDER", help="collection folder (corpus.jsonl, queries.jsonl, qrels/)")
     b.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the reports (default {DEFAULT_OUT}/)")
     b.add_argument("--qrels", default="test.tsv", help="qrels file inside FOLDER/qrels (default test.tsv)")
     b.add_argument("--k", type=int, default=100, help="documents retrieved per query (default 100)")
     b.set_defaults(handler=cmd_beir)
 
-    t = nested.add_parser("bench", parents=[settings_flags], help="query latency of each ranking configuration, side by side")
+    t = nested.add_parser("bench", parents=[flags], help="query latency of each ranking configuration, side by side")
     t.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"questions to time (default {DEFAULT_QUESTIONS})")
     t.add_argument("--rounds", type=int, default=3, help="times each question is asked per configuration (default 3)")
     t.set_defaults(handler=cmd_bench)
+
+    # --mmr-lambda is this command's own (the diversity row's λ), so the settings flag of that
+    # name is left out; the default row still follows CITED_MMR_LAMBDA.
+    a = nested.add_parser(
+        "ablation",
+        parents=[settings_flags(exclude={"mmr_lambda"})],
+        help="the ranking ablation table: each stage on in turn, on the question set and on Cranfield",
+        description="Score dense only, BM25 only, hybrid, +collapse, +diversity and the default configuration on "
+        "the question set and on a BEIR collection, with one loaded index each; print a Markdown table and "
+        "write ablation.json and ablation.md.",
+    )
+    a.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
+    a.add_argument("--top-k", type=_top_k, default=DEFAULT_TOP_K, help=f"passages asked for per question (default {DEFAULT_TOP_K})")
+    a.add_argument("--cranfield", type=Path, default=DEFAULT_CRANFIELD, metavar="FOLDER",
+                   help=f"BEIR-layout collection of the last column (default {DEFAULT_CRANFIELD})")
+    a.add_argument("--no-cranfield", action="store_true",
+                   help="leave out the collection column (its index takes minutes to build the first time)")
+    a.add_argument("--mmr-lambda", dest="diversity_lambda", type=_diversity_lambda, default=DEFAULT_MMR_LAMBDA, metavar="LAMBDA",
+                   help=f"MMR λ of the +diversity row, 0 to below 1 (default {DEFAULT_MMR_LAMBDA}); the default row "
+                   "keeps the settings' own mmr_lambda (CITED_MMR_LAMBDA)")
+    a.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for ablation.json and ablation.md (default {DEFAULT_OUT}/)")
+    a.set_defaults(handler=cmd_ablation)
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,16 +186,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             target.close()
 
     report = Report(
-        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        created_at=_now(),
         target=args.url or "in-process",
         settings=settings.model_dump(mode="json"),
         manifest=manifest,
-        questions={
-            "path": str(args.questions),
-            "sha256": hashlib.sha256(Path(args.questions).read_bytes()).hexdigest(),
-            "count": len(questions),
-            "answerable": sum(1 for q in questions if q.answerable),
-        },
+        questions=_question_info(args.questions, questions),
         top_k=args.top_k,
         records=run.records,
         aggregates=run.aggregates,
@@ -183,6 +216,95 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"cannot write the baseline {args.save_baseline}: {exc}") from None
         print(f"wrote baseline {args.save_baseline}")
     return status
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def _question_info(path: Path, questions: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "count": len(questions),
+        "answerable": sum(1 for q in questions if q.answerable),
+    }
+
+
+def cmd_ablation(args: argparse.Namespace, settings: Settings) -> int:
+    """Rows on one loaded seed retriever and one prepared collection index; see eval.ablation."""
+    from eval.ablation import MULTI_SOURCE, Ablation, ablation_rows, score_beir, score_seed
+    from eval.beir import CollectionError, load_beir
+    from eval.questions import QuestionSetError, load_questions
+    from eval.relevance import Corpus, gold_spans
+
+    started = time.perf_counter()
+    rows = ablation_rows(settings.ranking_config(), args.diversity_lambda)
+    try:  # every cheap check before the slow part
+        questions = load_questions(args.questions, settings.corpus_dir)
+        spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
+    except QuestionSetError as exc:
+        raise CliError(f"question set: {exc}") from None
+    collection = None
+    if not args.no_cranfield:
+        try:
+            collection = load_beir(args.cranfield)
+        except CollectionError as exc:
+            raise CliError(f"cannot load collection: {exc}") from None
+        if not collection.name:  # "." or a path ending in ".."
+            collection = dataclasses.replace(collection, name=Path(args.cranfield).resolve().name)
+
+    from service import app as service_app  # looked up at call time, so tests can substitute it
+
+    retriever = service_app.load_retriever(settings, progress=True)
+    timing = {"load_seconds": _since(started)}
+    seed_started = time.perf_counter()
+    seed = score_seed(retriever, rows, questions, spans, args.top_k)
+    timing["seed_seconds"] = _since(seed_started)
+    beir = info = None
+    if collection is not None:
+        from eval.beir_eval import prepare_index
+
+        prepared = prepare_index(collection, settings, retriever.embedder)  # the seed model, loaded once
+        timing["beir_index_seconds"] = round(prepared.seconds, 3)
+        beir_started = time.perf_counter()
+        try:
+            beir = score_beir(prepared, collection, rows)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        timing["beir_seconds"] = _since(beir_started)
+        info = {
+            "name": collection.name,
+            "folder": str(args.cranfield),
+            "documents": len(collection.docs),
+            "queries": len(collection.queries),
+            "index": prepared.summary(),
+        }
+    timing["total_seconds"] = _since(started)
+    ablation = Ablation(
+        created_at=_now(),
+        settings=settings.model_dump(mode="json"),
+        rows=rows,
+        questions={**_question_info(args.questions, questions), "multi_source": sum(1 for q in questions if q.kind == MULTI_SOURCE)},
+        top_k=args.top_k,
+        seed=seed,
+        beir=beir,
+        collection=info,
+        timing=timing,
+    )
+    try:
+        json_path, md_path = ablation.write(args.out)
+    except OSError as exc:
+        raise CliError(f"cannot write the ablation to {args.out}: {exc}") from None
+    print(ablation.table())
+    print()
+    print("\n".join(f"- {note}" for note in ablation.notes()))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
 
 
 def _warn_on_corpus_mismatch(manifest: dict[str, Any], settings: Settings) -> None:

@@ -12,7 +12,8 @@ This module owns three decisions, so the runner never has to make them:
   the span by at least :data:`MIN_OVERLAP` of the span's length. Passages are cut by a
   token budget, so a quote often straddles two passages; requiring the whole quote would
   call both of them misses, while any overlap at all would reward a passage that merely
-  touches the quote's first word.
+  touches the quote's first word. The same rule judges the answer sentence and highlighted
+  sentences (:func:`covers_pieces` counts several pieces of one file together).
 * **How a result list becomes a ranking the metrics can score** (:func:`quote_ranking`):
   each result is named after the first gold quote it covers that no higher result already
   covered, so :mod:`eval.metrics` sees each gold quote at most once -- see the runner's
@@ -40,6 +41,7 @@ __all__ = [
     "citations_of",
     "covered_golds",
     "covers",
+    "covers_pieces",
     "find_spans",
     "gold_id",
     "gold_spans",
@@ -74,9 +76,24 @@ def covers(span: GoldSpan, source: str, start: int, end: int) -> bool:
     The length is the span's own length in its file, so a quote found in the stripped
     scrape (a few characters shorter) is judged against the text that is actually there.
     """
+    return covers_pieces(span, source, ((start, end),))
+
+
+def covers_pieces(span: GoldSpan, source: str, pieces: Iterable[tuple[int, int]]) -> bool:
+    """:func:`covers` for text shown in several pieces of one file, e.g. two highlighted sentences.
+
+    The pieces' characters inside ``span`` are counted together (each character once, should
+    pieces overlap), so a quote that runs over two highlighted sentences is covered by the
+    pair even when neither sentence alone holds half of it.
+    """
     if source != span.source:
         return False
-    overlap = min(end, span.end) - max(start, span.start)
+    overlap, reached = 0, span.start  # characters of span counted so far all lie before `reached`
+    for start, end in sorted(pieces):
+        start, end = max(start, reached), min(end, span.end)
+        if end > start:
+            overlap += end - start
+            reached = end
     return overlap > 0 and overlap >= MIN_OVERLAP * span.length
 
 

@@ -8,6 +8,9 @@ disagree with each other.
 The JSON keeps everything needed to explain a number later without re-running: the
 settings, the index manifest (or the server's /health in ``--url`` mode), every question's
 top results, and which gold quote was found at which rank.
+
+Sections added after the first reports (highlights, unanswerable detection) are rendered
+only when present, so a report saved before them still loads, renders and compares.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.highlights import HIGHLIGHT_K
 from eval.runner import METRICS
 
 __all__ = ["FAIL_K", "Report", "ReportError", "compare_reports"]
@@ -108,10 +112,23 @@ class Report:
         ]
         for name, row in self._rows():
             lines.append(f"{name:<13}{row['n']:>4}" + "".join(f"{row[m]:>10.4f}" for m in METRICS))
+        highlights = self.aggregates.get("highlights")
+        if highlights and highlights["overall"]["n"]:
+            lines.append(f"{'highlights':<13}{'n':>4}{'answer_hit':>12}{f'n@{HIGHLIGHT_K}':>6}{HIGHLIGHT:>17}")
+            for name, row in [("overall", highlights["overall"]), *highlights["by_kind"].items()]:
+                lines.append(f"{name:<13}{row['n']:>4}{_rate(row['answer_hit']):>12}{row[N_HIGHLIGHT]:>6}{_rate(row[HIGHLIGHT]):>17}")
         scores = self.aggregates["scores"]
         for name, label in (("confidence", "confidence (best cosine)"), ("top_score", "top-1 score")):
             if scores[name]["answerable"]["n"]:
                 lines.append(f"{label}: answerable {_dist(scores[name]['answerable'])}; unanswerable {_dist(scores[name]['unanswerable'])}")
+        detection = scores.get("detection")
+        if detection and detection["base_rate"] is not None:
+            served, best = detection["low_confidence"], detection["best_f1"]
+            lines.append(
+                f"unanswerable detection ({detection['unanswerable']} of {detection['unanswerable'] + detection['answerable']}, "
+                f"base rate {_rate(detection['base_rate'])}): low_confidence {_detector(served)}; "
+                + (f"best confidence < {best['threshold']:.2f}: {_detector(best)}" if best else "no threshold flags anything")
+            )
         failed = self.failed()
         lines.append(f"failed (no relevant result in the top {FAIL_K}): {len(failed)}" + (": " + ", ".join(r["id"] for r in failed) if failed else ""))
         return "\n".join(lines)
@@ -142,6 +159,7 @@ class Report:
         for name, row in self._rows():
             label = f"**{name}**" if name == "overall" else name
             lines.append(f"| {label} | {row['n']} | " + " | ".join(f"{row[m]:.4f}" for m in METRICS) + " |")
+        lines += _highlights_markdown(self.aggregates.get("highlights"))
         scores = self.aggregates["scores"]
         flagged = scores["low_confidence"]
         lines += [
@@ -164,6 +182,7 @@ class Report:
             *(f"| {qid} | {_score(v['confidence'])} | {_score(v['top_score'])} |" for qid, v in scores["unanswerable"].items()),
             "",
         ]
+        lines += _detection_markdown(scores.get("detection"))
         failed = self.failed()
         lines += [f"## Failed questions: no relevant result in the top {FAIL_K} ({len(failed)})", ""]
         if not failed:
@@ -171,6 +190,71 @@ class Report:
         for record in failed:
             lines += _failed_markdown(record)
         return "\n".join(lines).rstrip() + "\n"
+
+
+HIGHLIGHT = f"highlight_hit@{HIGHLIGHT_K}"
+N_HIGHLIGHT = f"n_highlight@{HIGHLIGHT_K}"
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _detector(row: Mapping[str, Any]) -> str:
+    return (
+        f"flags {row['flagged']} ({row['flagged_unanswerable']} unanswerable): precision {_rate(row['precision'])}, "
+        f"recall {_rate(row['recall'])}, F1 {_rate(row['f1'])}"
+    )
+
+
+def _detection_markdown(detection: Mapping[str, Any] | None) -> list[str]:
+    if not detection or detection["base_rate"] is None:
+        return []
+    served, best = detection["low_confidence"], detection["best_f1"]
+    total = detection["unanswerable"] + detection["answerable"]
+    lines = [
+        "## Detecting unanswerable questions",
+        "",
+        f"Positives are the {detection['unanswerable']} unanswerable questions of {total}. Flagging at random has "
+        f"precision {_rate(detection['base_rate'])} (the base rate); flagging every question has recall 1 and F1 "
+        f"{_rate(detection['flag_all_f1'])}. A useful detector beats both. Precision is undefined (–) when nothing is flagged.",
+        "",
+        "| detector | flagged | unanswerable flagged | precision | recall | F1 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    if served["n"]:
+        lines.append(
+            f"| served `low_confidence` | {served['flagged']} | {served['flagged_unanswerable']} | {_rate(served['precision'])} "
+            f"| {_rate(served['recall'])} | {_rate(served['f1'])} |"
+        )
+    for row in detection["confidence_below"]:
+        lines.append(
+            f"| confidence < {row['threshold']:.2f} | {row['flagged']} | {row['flagged_unanswerable']} | {_rate(row['precision'])} "
+            f"| {_rate(row['recall'])} | {_rate(row['f1'])} |"
+        )
+    lines += ["", f"Best F1: confidence < {best['threshold']:.2f} ({_detector(best)})." if best else "No threshold flags anything.", ""]
+    return lines
+
+
+def _highlights_markdown(highlights: Mapping[str, Any] | None) -> list[str]:
+    if not highlights or not highlights["overall"]["n"]:
+        return []
+    lines = [
+        "",
+        "## Answer sentence and highlights (answerable questions)",
+        "",
+        "`answer_hit`: the response's `answer` sentence covers a gold quote (same overlap rule as for passages), "
+        f"averaged over every answerable question. `{HIGHLIGHT}`: among the top {HIGHLIGHT_K} results whose own passage "
+        "covers a gold quote, the share whose highlighted sentences (counted together) cover one of those quotes, "
+        f"averaged over the questions with such a result (n@{HIGHLIGHT_K}).",
+        "",
+        f"| | n | answer_hit | n@{HIGHLIGHT_K} | {HIGHLIGHT} |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in [("overall", highlights["overall"]), *highlights["by_kind"].items()]:
+        label = f"**{name}**" if name == "overall" else name
+        lines.append(f"| {label} | {row['n']} | {_rate(row['answer_hit'])} | {row[N_HIGHLIGHT]} | {_rate(row[HIGHLIGHT])} |")
+    return lines
 
 
 def _rank_key(rank: int | None) -> float:

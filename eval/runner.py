@@ -22,6 +22,12 @@ hit, MRR and nDCG are computed by :mod:`eval.metrics` (cross-checked against tre
 over :func:`eval.relevance.quote_ranking`. Unanswerable questions are kept out of every
 ranking metric; their top scores are reported next to the answerable questions' top-1
 scores, to see whether a score threshold could tell them apart.
+
+Two further families are computed here from the same responses but kept apart from the
+ranking metrics (and from the gate): whether the answer sentence and the highlights show a
+gold quote (``answer_hit``, ``highlight_hit@5``, defined in :mod:`eval.highlights`), and how
+well ``low_confidence`` and ``confidence < t`` flag the unanswerable questions (precision,
+recall, F1 and a threshold sweep, defined in :mod:`eval.detection`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eval import metrics
+from eval.detection import detection_summary
+from eval.highlights import aggregate_highlights, score_highlights
 from eval.questions import KINDS, UNANSWERABLE, Question
 from eval.relevance import SpansPerGold, citations_of, covered_golds, gold_id, quote_ranking
 
@@ -141,7 +149,8 @@ class OverHttp:
 def score_question(question: Question, per_gold: SpansPerGold, response: Mapping[str, Any]) -> dict[str, Any]:
     """One question's record: what came back, which gold quotes were found where, its metrics.
 
-    ``metrics`` is None for an unanswerable question (there is nothing to find).
+    ``metrics`` and ``highlight`` are None for an unanswerable question (there is nothing to
+    find); ``highlight`` is also None when the response carries no highlights.
     """
     if len(per_gold) != len(question.gold):
         raise ValueError(f"question {question.id!r}: {len(question.gold)} gold quotes but spans for {len(per_gold)}")
@@ -165,6 +174,7 @@ def score_question(question: Question, per_gold: SpansPerGold, response: Mapping
         # cosine of the best returned passage; unlike a fused score it is comparable across questions
         "confidence": response.get("confidence"),
         "low_confidence": response.get("low_confidence"),
+        "answer": _answer_record(response.get("answer")),
         "results": [
             {
                 "rank": int(r["rank"]),
@@ -174,12 +184,14 @@ def score_question(question: Question, per_gold: SpansPerGold, response: Mapping
                 "end": int(r["citation"]["end"]),
                 "covers": [gold_id(i) for i in covered],
                 "also_in": [f"{c[0]}:{c[1]}-{c[2]}" for c in citations_of(r)[1:]],
+                "highlights": [[int(h["start"]), int(h["end"])] for h in r.get("highlights") or ()],
                 "text": r["text"][:PREVIEW_CHARS],
             }
             for r, covered in zip(results, covers_by_result, strict=True)
         ],
         "took_ms": response.get("took_ms"),
         "metrics": None,
+        "highlight": None,
     }
     if not question.answerable:
         return record
@@ -193,7 +205,16 @@ def score_question(question: Question, per_gold: SpansPerGold, response: Mapping
     values[f"ndcg@{RANK_K}"] = metrics.ndcg_at(rels, ranking, RANK_K)  # quote-level nDCG
     record["first_relevant_rank"] = metrics.first_relevant_rank(rels, ranking)
     record["metrics"] = {name: values[name] for name in METRICS}
+    record["highlight"] = score_highlights(response, per_gold)
     return record
+
+
+def _answer_record(answer: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Where the answer sentence is and (a preview of) what it says."""
+    if not answer:
+        return None
+    c = answer["citation"]
+    return {"source": c["source"], "start": int(c["start"]), "end": int(c["end"]), "text": answer["text"][:PREVIEW_CHARS]}
 
 
 def _distribution(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -209,8 +230,11 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     :data:`METRICS`. ``scores`` compares answerable with unanswerable questions, to see
     whether a threshold could tell them apart: the distribution (min/median/max) of the
     top-1 result score and of the response's ``confidence`` (best cosine; absent from older
-    servers, then n=0), how many of each were flagged ``low_confidence``, and each
-    unanswerable question's values.
+    servers, then n=0), how many of each were flagged ``low_confidence``, each
+    unanswerable question's values, and ``detection``: precision/recall/F1 of the served flag
+    and of ``confidence < t`` as detectors of unanswerable questions
+    (:func:`eval.detection.detection_summary`). ``highlights`` holds ``answer_hit`` and
+    ``highlight_hit@5``, overall and per kind (:func:`eval.highlights.aggregate_highlights`).
     """
     records = list(records)
     answerable = {r["id"]: r["metrics"] for r in records if r["metrics"] is not None}
@@ -237,7 +261,11 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "confidence": distribution("confidence"),
             "low_confidence": {name: sum(1 for r in rs if r.get("low_confidence")) for name, rs in groups.items()},
             UNANSWERABLE: {r["id"]: {"top_score": r["top_score"], "confidence": r.get("confidence")} for r in groups[UNANSWERABLE]},
+            "detection": detection_summary(
+                [(r["kind"] == UNANSWERABLE, r.get("confidence"), r.get("low_confidence")) for r in records]
+            ),
         },
+        "highlights": aggregate_highlights(records, KINDS),
     }
 
 

@@ -112,21 +112,48 @@ def _units(
 def _split_long(
     text: str, start: int, end: int, max_tokens: int, max_model: int, model_length: ModelLength, block: int
 ) -> list[_Unit]:
-    """Split a sentence too long for one passage at word boundaries (rare: tables, run-ons)."""
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+    """Split a sentence too long for one passage at word boundaries (rare: tables, run-ons).
+
+    A single "word" longer than a passage (a URL, a run of text without spaces) is cut
+    inside the word, so no passage ever exceeds its budget.
+    """
+
+    def fits(a: int, b: int) -> bool:
+        return count_tokens(text[a:b]) <= max_tokens and model_length(text[a:b]) <= max_model
+
+    words: list[tuple[int, int]] = []
+    for m in _WORD.finditer(text, start, end):
+        words.extend(_cut_word(m.start(), m.end(), fits))
     pieces: list[_Unit] = []
     i = 0
     while i < len(words):
         j = i + 1
         while j < len(words):
-            piece = text[words[i][0] : words[j][1]]
-            if count_tokens(piece) > max_tokens or model_length(piece) > max_model:
+            if not fits(words[i][0], words[j][1]):
                 break
             j += 1
         piece_start, piece_end = words[i][0], words[j - 1][1]
         pieces.append(_Unit(piece_start, piece_end, count_tokens(text[piece_start:piece_end]), block))
         i = j
     return pieces
+
+
+def _cut_word(start: int, end: int, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    """``[start, end)`` as is if it fits, else the longest fitting prefixes one after another."""
+    cuts: list[tuple[int, int]] = []
+    while start < end and not fits(start, end):
+        lo, hi = start + 1, end - 1  # binary search for the longest prefix that fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(start, mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        cuts.append((start, lo))
+        start = lo
+    if start < end:
+        cuts.append((start, end))
+    return cuts
 
 
 def _pack(units: list[_Unit], spec: ChunkSpec, fits: Callable[[int, int], bool]) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,6 +31,23 @@ class SentenceTable:
     ends: np.ndarray
     members: list[np.ndarray]
     vectors: np.ndarray
+
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Member ids laid end to end, each passage's first position, and which passages have any."""
+        lengths = np.array([len(m) for m in self.members], dtype=np.int64)
+        flat = np.concatenate([np.asarray(m, dtype=np.int64) for m in self.members]) if lengths.sum() else np.zeros(0, np.int64)
+        firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return flat, firsts, lengths > 0
+
+    def best_per_passage(self, query: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine with ``query`` (-1 for a passage without sentences)."""
+        flat, firsts, nonempty = self._flat
+        best = np.full(len(self.members), -1.0, dtype=np.float32)
+        if len(flat):
+            scores = (self.vectors @ query)[flat]
+            best[nonempty] = np.maximum.reduceat(scores, firsts[nonempty])
+        return best
 
 
 @dataclass(frozen=True)

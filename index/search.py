@@ -1,8 +1,8 @@
 """Question in, ranked and cited passages out: the one retrieval path of the API, the CLI and the eval.
 
-    dense (FAISS) ─┐
-                   ├─ fuse ─ collapse near-duplicates ─ diversify (MMR) ─ top_k / token_budget ─ highlight
-    lexical (BM25) ┘
+    dense (FAISS) ─┐          ┌ feedback: re-ask the dense index with the question moved
+                   ├─ fuse ───┤ towards the top fused passages, fuse again (optional)
+    lexical (BM25) ┘          └─ collapse near-duplicates ─ diversify (MMR) ─ top_k / token_budget ─ highlight
 
 Each stage is switchable in RankingConfig so its effect can be measured with the eval.
 """
@@ -41,6 +41,9 @@ class RankingConfig:
     expand_aliases: bool = False  # BM25 also searches the other forms of abbreviations the corpus defines
     collapse_duplicates: bool = True
     mmr_lambda: float = 1.0  # 1 = no diversification
+    feedback_passages: int = 0  # dense pseudo-relevance feedback from this many top fused passages; 0 = off
+    feedback_weight: float = 1.0  # weight of the feedback passages' mean vector added to the question's
+    sentence_weight: float = 0.5  # dense score = (1 - w) * passage cosine + w * best sentence cosine
     highlight: bool = True
     low_confidence_below: float = 0.0  # best cosine under this marks the answer low-confidence
 
@@ -114,29 +117,71 @@ class Retriever:
         dense: list[list[tuple[int, float]]] = [[] for _ in questions]
         lexical: list[list[tuple[int, float]]] = [[] for _ in questions]
         if mode in ("dense", "hybrid") and depth > 0:
-            scores, rows = self.stored.vectors.search(queries, depth)
-            # FAISS pads with -1 when fewer than k vectors exist.
-            dense = [[(r, s) for r, s in zip(rr.tolist(), ss.tolist(), strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
+            dense = self._dense(queries, depth)
         if mode in ("bm25", "hybrid") and depth > 0:
             if self.ranking.expand_aliases:
                 questions = [expand(q, self.components.aliases) for q in questions]
             lexical = self.components.lexical.search_batch(questions, depth)
-        pools = []
-        for d, b in zip(dense, lexical, strict=True):
-            if mode == "dense":
-                fused = d
-            elif mode == "bm25":
-                fused = b
-            elif self.ranking.fusion == "rrf":
-                fused = reciprocal_rank_fusion(
-                    {"dense": [r for r, _ in d], "bm25": [r for r, _ in b]},
-                    {"dense": self.ranking.dense_weight, "bm25": 1.0},
-                    k=self.ranking.rrf_k,
-                )
-            else:
-                fused = weighted_score_fusion({"dense": d, "bm25": b}, {"dense": self.ranking.dense_weight, "bm25": 1.0})
-            pools.append([_Candidate(r, s) for r, s in fused])
-        return pools
+        fused = [self._fuse(d, b) for d, b in zip(dense, lexical, strict=True)]
+        if self.ranking.feedback_passages > 0 and mode in ("dense", "hybrid") and depth > 0:
+            dense = self._dense(self._feedback_queries(queries, fused), depth)
+            fused = [self._fuse(d, b) for d, b in zip(dense, lexical, strict=True)]
+        return [[_Candidate(r, s) for r, s in f] for f in fused]
+
+    def _dense(self, queries: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
+        scores, rows = self.stored.vectors.search(queries, depth)
+        # FAISS pads with -1 when fewer than k vectors exist.
+        ranked = [[(r, s) for r, s in zip(rr.tolist(), ss.tolist(), strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
+        w = self.ranking.sentence_weight
+        if w <= 0:
+            return ranked
+        return [self._with_sentences(hits, query, depth, w) for hits, query in zip(ranked, queries, strict=True)]
+
+    def _with_sentences(self, hits: list[tuple[int, float]], query: np.ndarray, depth: int, w: float) -> list[tuple[int, float]]:
+        """Blend each passage's cosine with its best sentence's.
+
+        A question usually asks about one sentence; in a 128-token passage that sentence's
+        meaning is diluted by its neighbours. Passages whose best sentence ranks in the top
+        ``depth`` join the candidates even if the passage as a whole did not.
+        """
+        best = self.components.sentences.best_per_passage(query)
+        cosine = dict(hits)
+        by_sentence = np.argsort(-best, kind="stable")[:depth].tolist()
+        for row in by_sentence:
+            if row not in cosine:
+                cosine[row] = float(self._vector(row) @ query)
+        blended = [(row, (1 - w) * c + w * float(best[row])) for row, c in cosine.items()]
+        blended.sort(key=lambda rs: (-rs[1], rs[0]))
+        return blended[:depth]
+
+    def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        mode = self.ranking.mode
+        if mode == "dense":
+            return dense
+        if mode == "bm25":
+            return lexical
+        weights = {"dense": self.ranking.dense_weight, "bm25": 1.0}
+        if self.ranking.fusion == "rrf":
+            ranks = {"dense": [r for r, _ in dense], "bm25": [r for r, _ in lexical]}
+            return reciprocal_rank_fusion(ranks, weights, k=self.ranking.rrf_k)
+        return weighted_score_fusion({"dense": dense, "bm25": lexical}, weights)
+
+    def _feedback_queries(self, queries: np.ndarray, fused: list[list[tuple[int, float]]]) -> np.ndarray:
+        """Rocchio feedback: each question moved towards the mean of its top fused passages.
+
+        The passages the first round ranks highest share the question's vocabulary *and*
+        meaning; their centroid carries the corpus's own words for what was asked, which is
+        what a question phrased differently from its answer lacks. Unit length is restored
+        so inner products stay cosines.
+        """
+        moved = queries.copy()
+        for i, ranked in enumerate(fused):
+            rows = [r for r, _ in ranked[: self.ranking.feedback_passages]]
+            if rows:
+                centroid = np.stack([self._vector(r) for r in rows]).mean(axis=0)
+                moved[i] = queries[i] + self.ranking.feedback_weight * centroid
+                moved[i] /= max(float(np.linalg.norm(moved[i])), 1e-12)
+        return moved
 
     def _result(self, pool: list[_Candidate], query: np.ndarray, options: SearchOptions) -> SearchResult:
         if self.ranking.collapse_duplicates:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     expand_aliases: bool = Field(False, description="Let BM25 also search the other form of abbreviations the corpus defines, e.g. ETIM for East Turkestan Islamic Movement.")
     collapse_duplicates: bool = Field(True, description="Show near-duplicate text once, listing the other sources in also_in.")
     mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="Maximal marginal relevance trade-off; 1 keeps the ranking, lower values favour diverse results.")
+    sentence_weight: float = Field(0.5, ge=0.0, le=1.0, description="Share of a passage's dense score taken from its best sentence's cosine instead of the whole passage's.")
+    feedback_passages: int = Field(0, ge=0, le=100, description="Dense pseudo-relevance feedback: move the question towards this many top fused passages and search again; 0 turns it off.")
+    feedback_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the feedback passages' mean vector added to the question's.")
     highlight: bool = Field(True, description="Mark the best-answering sentences of each result and return an extractive answer.")
     low_confidence_below: float = Field(0.0, ge=-1.0, le=1.0, description="Flag low_confidence when the best passage's cosine similarity is below this.")
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
@@ -64,6 +67,9 @@ class Settings(BaseSettings):
             expand_aliases=self.expand_aliases,
             collapse_duplicates=self.collapse_duplicates,
             mmr_lambda=self.mmr_lambda,
+            sentence_weight=self.sentence_weight,
+            feedback_passages=self.feedback_passages,
+            feedback_weight=self.feedback_weight,
             highlight=self.highlight,
             low_confidence_below=self.low_confidence_below,
         )

@@ -89,6 +89,8 @@ def test_doc_file_text():
     assert doc_file_text(BeirDoc("1", "Title", "Body.")) == "Title\n\nBody."
     assert doc_file_text(BeirDoc("1", "", "Body.")) == "Body."
     assert doc_file_text(BeirDoc("1", "", "")) == ""
+    assert doc_file_text(BeirDoc("1", "wings in a slipstream .", "Body.")) == "wings in a slipstream\n\nBody."
+    assert doc_file_text(BeirDoc("1", " . ", "Body.")) == "Body."
 
 
 def test_materialise_writes_files_and_keeps_the_mapping(tmp_path):

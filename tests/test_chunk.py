@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from index.chunk import ChunkSpec, chunk_document, embedding_input
@@ -95,11 +95,19 @@ _text = st.lists(
 
 
 @given(_text, st.integers(16, 60), st.integers(0, 15))
+@example("AlphaAlphaAlphaAlphaAlphabeta“Quote.”“Quote.”U.S.", 16, 0)  # once found by hypothesis
 @settings(max_examples=150, deadline=None)
 def test_offsets_hold_for_arbitrary_text(text: str, size: int, overlap: int) -> None:
     for p in chunk(text, ChunkSpec(chunk_tokens=size, overlap_tokens=overlap)):
         assert text[p.start : p.end] == p.text and p.text.strip() == p.text and p.text
         assert p.tokens <= size
+
+
+def test_a_word_longer_than_a_passage_is_cut_inside_the_word() -> None:
+    text = "See https://example.org/" + "a-very-long-path-segment/" * 20 + " for details."
+    passages = chunk(text, ChunkSpec(chunk_tokens=16, overlap_tokens=0))
+    assert all(p.tokens <= 16 and text[p.start : p.end] == p.text for p in passages)
+    assert "".join(text[p.start : p.end] for p in passages).replace(" ", "") == text.replace(" ", "")
 
 
 # --- the real seeds, with the real model's tokenizer -------------------------------------------

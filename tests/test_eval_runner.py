@@ -168,6 +168,11 @@ def test_aggregates_by_hand() -> None:
     assert scores["confidence"]["answerable"] == {"n": 3, "min": 0.3, "median": 0.6, "max": 0.7}
     assert scores["low_confidence"] == {"answerable": 1, "unanswerable": 1}  # qd and qc were flagged
     assert scores["unanswerable"] == {"qc": {"top_score": 0.55, "confidence": 0.35}}
+    # qc (unanswerable) and qd (answerable) were flagged: precision 1/2, recall 1/1
+    served = scores["detection"]["low_confidence"]
+    assert (served["flagged"], served["precision"], served["recall"]) == (2, 0.5, 1.0)
+    assert scores["detection"]["base_rate"] == 0.25
+    assert run.aggregates["highlights"]["overall"]["n"] == 0  # these answers carry no highlights
     assert run.timing["questions"] == 4
 
 
@@ -205,6 +210,27 @@ def test_the_real_set_in_process(real_set: tuple, in_process_run: EvalRun, retri
     report = Report("now", "in-process", {}, dict(retriever.manifest), {"path": "q", "sha256": "x", "count": len(questions)}, 10,
                     in_process_run.records, in_process_run.aggregates, in_process_run.timing)
     assert "overall" in report.table() and "| **overall** | " in report.to_markdown()
+
+
+def test_the_real_set_measures_highlights_and_detection(real_set: tuple, in_process_run: EvalRun) -> None:
+    questions, _ = real_set
+    records = in_process_run.records
+    answerable = [r for r in records if r["metrics"] is not None]
+    highlights = in_process_run.aggregates["highlights"]["overall"]
+    assert highlights["n"] == len(answerable)  # highlighting is on: every answerable question is measured
+    assert 0 < highlights["answer_hit"] <= 1 and 0 < highlights["highlight_hit@5"] <= 1
+    # A highlight can only show a quote its own passage covers, and the answer sentence sits in
+    # one of the top 3 passages: neither can do better than retrieval.
+    assert highlights["n_highlight@5"] <= sum(r["metrics"]["hit@5"] for r in answerable)
+    for r in answerable:
+        if r["highlight"]["answer_covers"]:
+            assert r["first_relevant_rank"] is not None and r["first_relevant_rank"] <= 3, r["id"]
+        assert r["answer"] is not None and r["results"][0]["highlights"]
+    detection = in_process_run.aggregates["scores"]["detection"]
+    assert detection["unanswerable"] == sum(1 for q in questions if not q.answerable)
+    assert detection["answerable"] == len(answerable) and detection["low_confidence"]["n"] == len(questions)
+    flagged = [row["flagged"] for row in detection["confidence_below"]]
+    assert flagged == sorted(flagged) and len(flagged) == 13
 
 
 def test_over_http_matches_in_process(live_server: str, real_set: tuple, in_process_run: EvalRun) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from index import RankingConfig, SearchOptions
 from tests.conftest import source_text
 
 
-DENSE_ONLY = RankingConfig(mode="dense", collapse_duplicates=False, highlight=False)
+DENSE_ONLY = RankingConfig(mode="dense", collapse_duplicates=False, highlight=False, sentence_weight=0.0)
 
 
 def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:
@@ -22,6 +24,61 @@ def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:
         rows = [retriever.passages.index(h.passage) for h in hits]
         assert rows == expected.tolist()
         assert np.allclose([h.score for h in hits], (vectors @ query)[expected], atol=1e-5)
+
+
+def _brute_force_blend(retriever, query: np.ndarray, w: float) -> np.ndarray:
+    stored, table = retriever.stored, retriever.components.sentences
+    passage = stored.vectors.reconstruct_n(0, stored.vectors.ntotal) @ query
+    sentence = np.array([(table.vectors[m] @ query).max() if len(m) else -1.0 for m in table.members])
+    return (1 - w) * passage + w * sentence
+
+
+def test_sentence_weight_blends_passage_and_best_sentence_cosines(retriever) -> None:
+    for w in (0.5, 1.0):
+        ranked = retriever.with_ranking(dataclasses.replace(DENSE_ONLY, sentence_weight=w))
+        for question in ["Who met Mullah Omar in 2000?", "How many Uyghurs have joined the group, according to the UN?"]:
+            expected = _brute_force_blend(retriever, retriever.embedder.encode([question])[0], w)
+            hits = ranked.search(question, SearchOptions(top_k=10)).hits
+            rows = [retriever.passages.index(h.passage) for h in hits]
+            assert rows == np.argsort(-expected, kind="stable")[:10].tolist()
+            assert np.allclose([h.score for h in hits], expected[rows], atol=1e-5)
+
+
+def test_sentence_scoring_finds_the_passage_of_a_sentence_diluted_by_its_neighbours(retriever) -> None:
+    """A question phrased as one sentence of a long passage: the blend ranks that passage at least as high."""
+    table = retriever.components.sentences
+    plain = retriever.with_ranking(DENSE_ONLY)
+    blended = retriever.with_ranking(dataclasses.replace(DENSE_ONLY, sentence_weight=0.5))
+    better = worse = 0
+    for row in range(0, len(retriever.passages), 7):
+        ids = table.members[row]
+        if len(ids) < 4:
+            continue
+        start, end = int(table.starts[ids[1]]), int(table.ends[ids[1]])
+        passage = retriever.passages[row]
+        sentence = passage.text[start - passage.start : end - passage.start]
+        rank = lambda r: next((h.rank for h in r.search(sentence, SearchOptions(top_k=20)).hits if h.passage == passage), 99)  # noqa: E731
+        a, b = rank(plain), rank(blended)
+        better += b < a
+        worse += b > a
+    assert better > worse
+
+
+def test_feedback_searches_again_with_the_question_moved_towards_the_top_passages(retriever) -> None:
+    stored = retriever.stored
+    vectors = stored.vectors.reconstruct_n(0, stored.vectors.ntotal)
+    question = "Why did the US take the Uyghur group off its terrorist list?"
+    query = retriever.embedder.encode([question])[0]
+    first = np.argsort(-(vectors @ query), kind="stable")[:3]
+    moved = query + 0.5 * vectors[first].mean(axis=0)
+    moved /= np.linalg.norm(moved)
+    expected = np.argsort(-(vectors @ moved), kind="stable")[:10]
+    ranked = retriever.with_ranking(dataclasses.replace(DENSE_ONLY, feedback_passages=3, feedback_weight=0.5))
+    hits = ranked.search(question, SearchOptions(top_k=10))
+    assert [retriever.passages.index(h.passage) for h in hits.hits] == expected.tolist()
+    assert expected.tolist() != np.argsort(-(vectors @ query), kind="stable")[:10].tolist()  # feedback changed something
+    # confidence stays about the question as asked, not the moved one
+    assert np.isclose(hits.confidence, max(float(vectors[r] @ query) for r in expected), atol=1e-5)
 
 
 def test_ranks_are_consecutive_and_scores_descending(retriever) -> None:

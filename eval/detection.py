@@ -1,0 +1,101 @@
+"""How well a signal flags unanswerable questions: precision, recall, F1, and a threshold sweep.
+
+The service returns ``confidence`` (best cosine of a returned passage) and a
+``low_confidence`` flag (``confidence < low_confidence_below``). Whether either is worth
+acting on is a detection question, so it is scored as one: **positives are the unanswerable
+questions**, a question is **flagged** by the detector, and
+
+* precision = flagged unanswerable / flagged -- None when nothing is flagged (undefined, not 0);
+* recall = flagged unanswerable / unanswerable;
+* F1 = their harmonic mean -- None while precision is undefined, 0 when both are 0;
+* ``base_rate`` = unanswerable / all: the precision of flagging at random, and
+  ``flag_all_f1`` = 2·base_rate / (1 + base_rate), the F1 of flagging every question: the
+  bars any useful detector must clear.
+
+Two detectors are scored: the flag the service served, and ``confidence < t`` for every
+``t`` in :data:`THRESHOLDS`, so ``low_confidence_below`` can be chosen from the data instead
+of guessed. Questions without the signal (a server from before it) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["THRESHOLDS", "Detection", "detection_summary", "score_detector"]
+
+# 0.20, 0.25, ..., 0.80: the range where MiniLM cosines of real questions fall. Rounded so
+# the thresholds print and compare as written.
+THRESHOLDS = tuple(round(0.20 + 0.05 * i, 2) for i in range(13))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Counts of one detector over one question set; the rates are derived from them."""
+
+    positives: int  # unanswerable questions
+    total: int  # questions judged
+    flagged: int
+    flagged_positives: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.flagged_positives / self.flagged if self.flagged else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.flagged_positives / self.positives if self.positives else None
+
+    @property
+    def f1(self) -> float | None:
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flagged": self.flagged,
+            "flagged_unanswerable": self.flagged_positives,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+        }
+
+
+def score_detector(cases: Iterable[tuple[bool, bool]]) -> Detection:
+    """``cases`` are ``(is_unanswerable, flagged)`` pairs, one per question."""
+    cases = list(cases)
+    return Detection(
+        positives=sum(1 for positive, _ in cases if positive),
+        total=len(cases),
+        flagged=sum(1 for _, flagged in cases if flagged),
+        flagged_positives=sum(1 for positive, flagged in cases if positive and flagged),
+    )
+
+
+def detection_summary(cases: Sequence[tuple[bool, float | None, bool | None]], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """Both detectors over ``(is_unanswerable, confidence, low_confidence)`` per question.
+
+    ``low_confidence`` is the served flag; ``confidence_below`` holds one row per threshold,
+    and ``best_f1`` the row with the highest F1 (the lowest threshold on a tie), or None when
+    no threshold flags anything.
+    """
+    flagged = [(positive, low) for positive, _, low in cases if isinstance(low, bool)]
+    scored = [(positive, float(c)) for positive, c, _ in cases if isinstance(c, int | float) and not isinstance(c, bool)]
+    served = score_detector(flagged)
+    sweep = [{"threshold": t, **score_detector((p, c < t) for p, c in scored).to_dict()} for t in thresholds]
+    ranked = [row for row in sweep if row["f1"] is not None]
+    best = max(ranked, key=lambda row: (row["f1"], -row["threshold"])) if ranked else None
+    positives = sum(1 for positive, _ in scored if positive)
+    base_rate = positives / len(scored) if scored else None
+    return {
+        "unanswerable": positives,
+        "answerable": len(scored) - positives,
+        "base_rate": base_rate,
+        "flag_all_f1": score_detector((p, True) for p, _ in scored).f1,
+        "low_confidence": {"n": served.total, **served.to_dict()},
+        "confidence_below": sweep,
+        "best_f1": best,
+    }
