@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 SHINGLE_WORDS = 5
 DUPLICATE_CONTAINMENT = 0.5  # at least half of the smaller passage's shingles appear in the other
+COPIED_SHARE = 0.5  # documents are copies when half the smaller one's passages have a duplicate in the other
+SHARED_RUN = 8  # shingles two passages of copied documents may share before they count as the same text
 
 _WORD = re.compile(r"[^\W_]+")
 _APOSTROPHES = re.compile(r"['’ʼ]")  # "what’s" and a scrape's "whats" are the same word
@@ -65,3 +67,25 @@ def find_duplicates(
         if containment >= threshold:
             pairs.append(DuplicatePair(a, b, round(containment, 4)))
     return pairs
+
+
+def copied_documents(pairs: Sequence[DuplicatePair], doc_of: Sequence[str]) -> set[frozenset[str]]:
+    """Pairs of documents that are copies of one article, judged from their passage pairs.
+
+    One shared quote makes one passage pair; two scrapes of an article make a pair of most
+    passages. Between copies any shared sentence is the same article text, so a result list
+    may not show it twice even when the passages were cut at different places.
+    """
+    paired: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for pair in pairs:
+        da, db = doc_of[pair.a], doc_of[pair.b]
+        paired[(da, db)].add(pair.a)
+        paired[(db, da)].add(pair.b)
+    sizes: dict[str, int] = defaultdict(int)
+    for doc in doc_of:
+        sizes[doc] += 1
+    copies = set()
+    for (da, db), rows in paired.items():
+        if len(rows) >= COPIED_SHARE * min(sizes[da], sizes[db]):
+            copies.add(frozenset((da, db)))
+    return copies

@@ -18,7 +18,7 @@ import numpy as np
 
 from index.aliases import expand
 from index.components import Components, read_components
-from index.dedup import shingles
+from index.dedup import SHARED_RUN, DuplicatePair, copied_documents, shingles
 from index.diversify import mmr
 from index.embed import Embedder
 from index.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
@@ -92,6 +92,8 @@ class Retriever:
         self.manifest = stored.manifest
         self.ranking = ranking
         self.components: Components = read_components(stored.path)
+        pairs = [DuplicatePair(a, b, c) for a, partners in self.components.duplicates.items() for b, c in partners if a < b]
+        self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
@@ -233,9 +235,10 @@ class Retriever:
     def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.
 
-        Two tests, both across documents: a duplicate pair found at build time, or (for copies
-        cut at different places) at least half of a candidate's shingles already shown by kept
-        results of other documents.
+        Three tests, all across documents: a duplicate pair found at build time; a shared run
+        of text with a kept result of a copy of the same article (passages cut at different
+        places); or at least half of a candidate's shingles already shown by kept results of
+        other documents.
         """
         kept: list[_Candidate] = []
         kept_shingles: list[frozenset[int]] = []
@@ -251,6 +254,11 @@ class Retriever:
                 if k.row in partners:
                     target = i
                     break
+            if target is None and own:
+                for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True)):
+                    if frozenset((self.passages[k.row].doc_id, passage.doc_id)) in self.copies and len(own & s) >= SHARED_RUN:
+                        target = i
+                        break
             if target is None and own:
                 overlaps = [
                     (len(own & s), i)
