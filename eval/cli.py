@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.cli import CliError, settings_flags
+from service.cli import CliError
 from service.settings import Settings
 
 __all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_eval"]
@@ -104,11 +104,9 @@ def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
     t.add_argument("--rounds", type=int, default=3, help="times each question is asked per configuration (default 3)")
     t.set_defaults(handler=cmd_bench)
 
-    # --mmr-lambda is this command's own (the diversity row's λ), so the settings flag of that
-    # name is left out; the default row still follows CITED_MMR_LAMBDA.
     a = nested.add_parser(
         "ablation",
-        parents=[settings_flags(exclude={"mmr_lambda"})],
+        parents=[flags],
         help="the ranking ablation table: each stage on in turn, on the question set and on Cranfield",
         description="Score dense only, BM25 only, hybrid, +collapse, +diversity and the default configuration on "
         "the question set and on a BEIR collection, with one loaded index each; print a Markdown table and "
@@ -120,9 +118,9 @@ def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
                    help=f"BEIR-layout collection of the last column (default {DEFAULT_CRANFIELD})")
     a.add_argument("--no-cranfield", action="store_true",
                    help="leave out the collection column (its index takes minutes to build the first time)")
-    a.add_argument("--mmr-lambda", dest="diversity_lambda", type=_diversity_lambda, default=DEFAULT_MMR_LAMBDA, metavar="LAMBDA",
+    a.add_argument("--diversity-lambda", type=_diversity_lambda, default=DEFAULT_MMR_LAMBDA, metavar="LAMBDA",
                    help=f"MMR λ of the +diversity row, 0 to below 1 (default {DEFAULT_MMR_LAMBDA}); the default row "
-                   "keeps the settings' own mmr_lambda (CITED_MMR_LAMBDA)")
+                   "keeps the settings' own --mmr-lambda")
     a.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for ablation.json and ablation.md (default {DEFAULT_OUT}/)")
     a.set_defaults(handler=cmd_ablation)
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,18 +21,11 @@ class CliError(Exception):
     """A problem the user can fix; printed as one line, exit status 1."""
 
 
-def settings_flags(exclude: Collection[str] = ()) -> argparse.ArgumentParser:
-    """One flag per Settings field, generated so flags, env vars and the README never drift apart.
-
-    ``exclude`` names fields left without a flag, for a subcommand whose own flag of the same
-    name means something else (``cited eval ablation --mmr-lambda``); their CITED_ variables
-    still apply.
-    """
+def _settings_flags() -> argparse.ArgumentParser:
+    """One flag per Settings field, generated so flags, env vars and the README never drift apart."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (also CITED_<NAME> environment variables)")
     for name, field in Settings.model_fields.items():
-        if name in exclude:
-            continue
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} Default: {field.default}."
         if field.annotation is bool:
@@ -123,34 +116,34 @@ def _whole_number(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    flags = settings_flags()
+    settings_flags = _settings_flags()
     parser = argparse.ArgumentParser(prog="cited", description="Retrieval with character-exact citations.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("index", parents=[flags], help="build the index, or rebuild it if stale")
+    p = sub.add_parser("index", parents=[settings_flags], help="build the index, or rebuild it if stale")
     p.add_argument("--rebuild", dest="force", action="store_true", help="rebuild even if the index is fresh (also repairs a corrupt one)")
     p.set_defaults(handler=cmd_index)
 
-    p = sub.add_parser("serve", parents=[flags], help="serve the HTTP API (building the index first if needed)")
+    p = sub.add_parser("serve", parents=[settings_flags], help="serve the HTTP API (building the index first if needed)")
     p.set_defaults(handler=cmd_serve)
 
-    p = sub.add_parser("query", parents=[flags], help="ask one question in-process, as the API would answer it")
+    p = sub.add_parser("query", parents=[settings_flags], help="ask one question in-process, as the API would answer it")
     p.add_argument("question")
     p.add_argument("--top-k", type=_whole_number, default=5, help="passages to return (1-50, default 5)")
     p.add_argument("--token-budget", type=_whole_number, default=None, help="cl100k tokens the passages may add up to")
     p.add_argument("--json", action="store_true", help="print the API's JSON response")
     p.set_defaults(handler=cmd_query)
 
-    _add_eval(sub, flags)
+    _add_eval(sub, settings_flags)
     return parser
 
 
-def _add_eval(sub: Any, flags: argparse.ArgumentParser) -> None:
+def _add_eval(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
     try:
         from eval.cli import add_eval_commands
     except ImportError:  # the eval package is optional at run time
         return
-    add_eval_commands(sub, flags)
+    add_eval_commands(sub, settings_flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -127,7 +127,7 @@ def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriev
     common = ["--questions", str(subset), "--corpus-dir", str(SEEDS), "--index-dir", str(tmp_path / "state" / "index"), "--log-level", "warning"]
 
     assert main(["eval", *common, "--out", str(tmp_path / "eval")]) == 0
-    assert main(["eval", "ablation", *common, "--cranfield", str(tiny), "--mmr-lambda", "0.5", "--out", str(tmp_path / "ablation")]) == 0
+    assert main(["eval", "ablation", *common, "--cranfield", str(tiny), "--diversity-lambda", "0.5", "--out", str(tmp_path / "ablation")]) == 0
     assert len(loads) == 2  # one seed retriever per command, whatever the number of rows
     printed = capsys.readouterr().out
     report = json.loads((tmp_path / "eval" / "report.json").read_text(encoding="utf-8"))
@@ -161,5 +161,5 @@ def test_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["eval", "ablation", "--questions", str(tmp_path / "none.jsonl"), "--no-cranfield"]) == 1
     assert capsys.readouterr().err.startswith("cited: error: question set:")
     with pytest.raises(SystemExit) as exit_info:
-        main(["eval", "ablation", "--mmr-lambda", "1"])
+        main(["eval", "ablation", "--diversity-lambda", "1"])
     assert exit_info.value.code == 2 and "below 1" in capsys.readouterr().err
