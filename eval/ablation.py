@@ -4,14 +4,19 @@ Rows (:func:`ablation_rows`) are overrides on top of ``Settings.ranking_config()
 with :func:`dataclasses.replace`, so whatever the settings say about fusion, weights,
 candidates or aliases, every row inherits it and differs only in the stages named:
 
-========== ==============================================================
-dense      ``mode=dense``, no collapse, no MMR
-bm25       ``mode=bm25``, no collapse, no MMR
-hybrid     ``mode=hybrid``, no collapse, no MMR
-collapse   hybrid + ``collapse_duplicates``
-diversity  hybrid + collapse + MMR (``mmr_lambda`` from ``--mmr-lambda``, default 0.7)
+========== ====================================================================
+dense      ``mode=dense``, passage cosine only: no sentence scoring, no feedback,
+           no collapse, no MMR
+bm25       ``mode=bm25``, likewise bare
+hybrid     ``mode=hybrid``, likewise bare
+sentences  hybrid + sentence scoring (the settings' ``sentence_weight``, or 0.5
+           when they switch it off)
+collapse   hybrid + sentences + ``collapse_duplicates``
+diversity  ... + MMR (``mmr_lambda`` from ``--diversity-lambda``, default 0.7)
+feedback   hybrid + sentences + collapse + pseudo-relevance feedback (the
+           settings' ``feedback_passages``, or 3 when they switch it off)
 default    the settings unchanged: what ``cited serve`` and ``cited eval`` run
-========== ==============================================================
+========== ====================================================================
 
 **Seed columns** (hit@1, hit@5, MRR@10, nDCG@10, recall@5 of the multi-source questions):
 each row is :func:`eval.runner.run_eval` over one loaded retriever re-ranked with
@@ -74,6 +79,8 @@ __all__ = [
 log = logging.getLogger("cited.eval")
 
 DEFAULT_MMR_LAMBDA = 0.7
+SENTENCE_WEIGHT = 0.5  # the sentences row's weight when the settings switch sentence scoring off
+FEEDBACK_PASSAGES = 3  # the feedback row's passages when the settings switch feedback off
 MULTI_SOURCE = "multi-source"
 # (key in the JSON, header in the table); recall@5 is the multi-source questions' own.
 SEED_COLUMNS = (
@@ -96,7 +103,10 @@ class Row:
 
 
 # Fields describe() names in words; highlight and the confidence flag never change the order.
-_IN_WORDS = {"mode", "fusion", "collapse_duplicates", "mmr_lambda", "expand_aliases", "highlight", "low_confidence_below"}
+_IN_WORDS = {
+    "mode", "fusion", "collapse_duplicates", "mmr_lambda", "expand_aliases", "highlight", "low_confidence_below",
+    "sentence_weight", "feedback_passages", "feedback_weight",
+}
 
 
 def describe(ranking: RankingConfig) -> str:
@@ -108,6 +118,10 @@ def describe(ranking: RankingConfig) -> str:
     text = ranking.mode if ranking.mode != "bm25" else "BM25"
     if ranking.mode == "hybrid":
         text += f" ({ranking.fusion})"
+    if ranking.mode != "bm25" and ranking.sentence_weight > 0:
+        text += f" + sentences (w={ranking.sentence_weight:g})"
+    if ranking.mode != "bm25" and ranking.feedback_passages > 0:
+        text += f" + feedback ({ranking.feedback_passages} passages, weight {ranking.feedback_weight:g})"
     if ranking.collapse_duplicates:
         text += " + collapse"
     if ranking.mmr_lambda < 1.0:
@@ -123,23 +137,26 @@ def describe(ranking: RankingConfig) -> str:
 
 
 def ablation_rows(base: RankingConfig, mmr_lambda: float = DEFAULT_MMR_LAMBDA) -> list[Row]:
-    """The six rows, each ``dataclasses.replace(base, **overrides)``; see the module docstring."""
+    """The rows, each ``dataclasses.replace(base, **overrides)``; see the module docstring."""
     if not 0.0 <= mmr_lambda < 1.0:
         raise ValueError(f"mmr_lambda must be at least 0 and below 1 (1 switches MMR off), got {mmr_lambda}")
-    plain = {"collapse_duplicates": False, "mmr_lambda": 1.0}
+    plain = {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0}
+    sentences = {**plain, "mode": "hybrid", "sentence_weight": base.sentence_weight or SENTENCE_WEIGHT}
+    collapse = {**sentences, "collapse_duplicates": True}
     overrides = {
-        "dense": {"mode": "dense", **plain},
-        "bm25": {"mode": "bm25", **plain},
-        "hybrid": {"mode": "hybrid", **plain},
-        "collapse": {"mode": "hybrid", "collapse_duplicates": True, "mmr_lambda": 1.0},
-        "diversity": {"mode": "hybrid", "collapse_duplicates": True, "mmr_lambda": mmr_lambda},
+        "dense": {**plain, "mode": "dense"},
+        "bm25": {**plain, "mode": "bm25"},
+        "hybrid": {**plain, "mode": "hybrid"},
+        "sentences": sentences,
+        "collapse": collapse,
+        "diversity": {**collapse, "mmr_lambda": mmr_lambda},
+        "feedback": {**collapse, "feedback_passages": base.feedback_passages or FEEDBACK_PASSAGES},
     }
-    labels = {"dense": "dense only", "bm25": "BM25 only"}
+    labels = {"dense": "dense only (passage cosine)", "bm25": "BM25 only", "hybrid": "hybrid, bare"}
     rows = []
     for name, change in overrides.items():
         ranking = dataclasses.replace(base, **change)
-        label = labels.get(name) or describe(ranking) + (", no collapse, no MMR" if name == "hybrid" else "")
-        rows.append(Row(name, label, change, ranking))
+        rows.append(Row(name, labels.get(name) or describe(ranking), change, ranking))
     rows.append(Row("default", f"**default**: {describe(base)}", {}, base))
     return rows
 

@@ -39,24 +39,32 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_rows_are_overrides_that_inherit_everything_else() -> None:
     base = Settings(fusion="rrf", dense_weight=2.0, candidates=80, expand_aliases=True, mmr_lambda=0.9).ranking_config()
     rows = {row.name: row for row in ablation_rows(base, mmr_lambda=0.6)}
-    assert list(rows) == ["dense", "bm25", "hybrid", "collapse", "diversity", "default"]
+    assert list(rows) == ["dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback", "default"]
     for row in rows.values():
         assert row.ranking == dataclasses.replace(base, **row.overrides)
         assert (row.ranking.fusion, row.ranking.dense_weight, row.ranking.candidates, row.ranking.expand_aliases) == ("rrf", 2.0, 80, True)
-    assert [rows[n].ranking.mode for n in ("dense", "bm25", "hybrid", "collapse", "diversity")] == ["dense", "bm25", "hybrid", "hybrid", "hybrid"]
-    assert not any(rows[n].ranking.collapse_duplicates for n in ("dense", "bm25", "hybrid"))
-    assert rows["collapse"].ranking.collapse_duplicates and rows["diversity"].ranking.collapse_duplicates
-    assert [rows[n].ranking.mmr_lambda for n in ("hybrid", "collapse", "diversity", "default")] == [1.0, 1.0, 0.6, 0.9]
+    stages = ("dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback")
+    assert [rows[n].ranking.mode for n in stages] == ["dense", "bm25", *["hybrid"] * 5]
+    assert [rows[n].ranking.sentence_weight for n in stages] == [0.0, 0.0, 0.0, *[base.sentence_weight] * 4]
+    assert [rows[n].ranking.collapse_duplicates for n in stages] == [False] * 4 + [True] * 3
+    assert [rows[n].ranking.mmr_lambda for n in (*stages, "default")] == [1.0] * 5 + [0.6, 1.0, 0.9]
+    assert [rows[n].ranking.feedback_passages for n in stages] == [0] * 6 + [3]
     assert rows["default"].ranking == base and rows["default"].overrides == {}
-    assert rows["diversity"].label == "hybrid (rrf) + collapse + diversity (MMR λ=0.6) + alias expansion [dense_weight=2.0, candidates=80]"
+    assert rows["diversity"].label == (
+        "hybrid (rrf) + sentences (w=0.5) + collapse + diversity (MMR λ=0.6) + alias expansion [dense_weight=2.0, candidates=80]"
+    )
+    # a stage the settings switch off is still measured, at its usual value
+    off = {row.name: row for row in ablation_rows(dataclasses.replace(base, sentence_weight=0.0))}
+    assert off["sentences"].ranking.sentence_weight == 0.5 and off["default"].ranking.sentence_weight == 0.0
     with pytest.raises(ValueError, match="below 1"):
         ablation_rows(base, mmr_lambda=1.0)
 
 
 def test_describe() -> None:
     assert describe(RankingConfig(mode="bm25", collapse_duplicates=False)) == "BM25"
-    assert describe(RankingConfig()) == "hybrid (weighted) + collapse"
-    assert describe(RankingConfig(mode="dense", rrf_k=10, highlight=False)) == "dense + collapse [rrf_k=10]"
+    assert describe(RankingConfig()) == "hybrid (weighted) + sentences (w=0.5) + collapse"
+    assert describe(RankingConfig(mode="dense", rrf_k=10, highlight=False, sentence_weight=0.0)) == "dense + collapse [rrf_k=10]"
+    assert describe(RankingConfig(feedback_passages=2)) == "hybrid (weighted) + sentences (w=0.5) + feedback (2 passages, weight 1) + collapse"
 
 
 def test_collapsed_copies_are_credited_with_their_results_score() -> None:
@@ -85,7 +93,7 @@ def test_table_and_notes() -> None:
     lines = ablation.table().splitlines()
     assert lines[0] == "| configuration | hit@1 | hit@5 | MRR@10 | nDCG@10 | recall@5, multi-source | Cranfield nDCG@10 |"
     assert len(lines) == 2 + len(rows)
-    assert lines[2] == "| dense only | 0.500 | 0.750 | 0.600 | 0.650 | – | 0.400 |"
+    assert lines[2] == "| dense only (passage cosine) | 0.500 | 0.750 | 0.600 | 0.650 | – | 0.400 |"
     notes = "\n".join(ablation.notes())
     assert "without crediting `also_in` copies: `collapse` 0.400, `default` 0.400." in notes
     assert "Row `default` ranks exactly like row `collapse`" in notes
@@ -143,15 +151,15 @@ def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriev
     assert ranks["default"] == {r["id"]: r["first_relevant_rank"] for r in report["records"] if r["metrics"] is not None}
     assert rows["default"]["seed"]["multi_source_recall@5"] == report["aggregates"]["by_kind"]["multi-source"]["recall@5"]
     assert rows["default"]["same_as"] == "collapse" and rows["diversity"]["ranking"]["mmr_lambda"] == 0.5
-    assert rows["dense"]["overrides"] == {"mode": "dense", "collapse_duplicates": False, "mmr_lambda": 1.0}
+    assert rows["dense"]["overrides"] == {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0, "mode": "dense"}
     assert ablation["collection"]["name"] == "tiny" and rows["bm25"]["beir"]["ndcg@10"] == pytest.approx(1.0)
     assert Path(ablation["collection"]["index"]["path"]).is_relative_to(tmp_path / "state" / "beir" / "tiny")
 
     header = "| configuration | hit@1 | hit@5 | MRR@10 | nDCG@10 | recall@5, multi-source | Tiny nDCG@10 |"
-    assert header in printed and "| dense only | " in printed and "(MMR λ=0.5)" in printed
+    assert header in printed and "| dense only (passage cosine) | " in printed and "(MMR λ=0.5)" in printed
     assert header in (tmp_path / "ablation" / "ablation.md").read_text(encoding="utf-8")
     default = report["aggregates"]["overall"]
-    assert f"| **default**: hybrid (weighted) + collapse | {default['hit@1']:.3f} | {default['hit@5']:.3f} | " in printed
+    assert f"| **default**: hybrid (weighted) + sentences (w=0.5) + collapse | {default['hit@1']:.3f} | {default['hit@5']:.3f} | " in printed
 
 
 def test_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
