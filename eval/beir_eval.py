@@ -377,9 +377,9 @@ def _maxp(ctx: EvalContext, ranking: RankingConfig) -> MethodResult:
     return MethodResult(run, seconds, notes=notes)
 
 
-@register("dense", "service retriever, dense only (passages, MaxP per document)")
+@register("dense", "service retriever, dense only: passage cosine, MaxP per document")
 def dense_maxp(ctx: EvalContext) -> MethodResult:
-    return _maxp(ctx, RankingConfig(mode="dense", mmr_lambda=1.0))
+    return _maxp(ctx, RankingConfig(mode="dense", sentence_weight=0.0, feedback_passages=0, mmr_lambda=1.0))
 
 
 @register("bm25", "BM25 over whole documents (title + text; bm25s, Lucene k1=1.5 b=0.75)")

@@ -18,12 +18,15 @@ import torch
 
 from index import RankingConfig, Retriever, SearchOptions
 
-CONFIGS: dict[str, RankingConfig] = {
-    "dense": RankingConfig(mode="dense", collapse_duplicates=False, highlight=False),
-    "bm25": RankingConfig(mode="bm25", collapse_duplicates=False, highlight=False),
-    "hybrid": RankingConfig(mode="hybrid", collapse_duplicates=False, highlight=False),
-    "hybrid+collapse": RankingConfig(mode="hybrid", highlight=False),
-    "hybrid+collapse+highlight": RankingConfig(mode="hybrid"),
+_BARE = RankingConfig(sentence_weight=0.0, collapse_duplicates=False, highlight=False)
+CONFIGS: dict[str, RankingConfig] = {  # each stage on in turn, as in the ablation table
+    "dense": replace(_BARE, mode="dense"),
+    "bm25": replace(_BARE, mode="bm25"),
+    "hybrid": replace(_BARE, mode="hybrid"),
+    "hybrid+sentences": replace(_BARE, mode="hybrid", sentence_weight=0.5),
+    "hybrid+sentences+collapse": replace(_BARE, mode="hybrid", sentence_weight=0.5, collapse_duplicates=True),
+    "hybrid+sentences+collapse+highlight": RankingConfig(mode="hybrid", sentence_weight=0.5),
+    "+feedback": RankingConfig(mode="hybrid", sentence_weight=0.5, feedback_passages=3),
 }
 
 
@@ -59,8 +62,9 @@ def run_bench(retriever: Retriever, questions: Sequence[str], rounds: int = 3, t
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{'configuration':<28} {'median ms':>10} {'p95 ms':>8} {'× dense':>8}"]
+    width = max(len("configuration"), *(len(name) for name in report["results"]))
+    lines = [f"{'configuration':<{width}} {'median ms':>10} {'p95 ms':>8} {'× dense':>8}"]
     for name, row in report["results"].items():
-        lines.append(f"{name:<28} {row['median_ms']:>10.2f} {row['p95_ms']:>8.2f} {row['ratio_to_dense']:>8.2f}")
+        lines.append(f"{name:<{width}} {row['median_ms']:>10.2f} {row['p95_ms']:>8.2f} {row['ratio_to_dense']:>8.2f}")
     lines.append(f"{report['queries']} queries per configuration over {report['passages']} passages, torch threads {report['torch_threads']}")
     return "\n".join(lines)
