@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 SHINGLE_WORDS = 5
@@ -69,18 +69,18 @@ def find_duplicates(
     return pairs
 
 
-def copied_documents(pairs: Sequence[DuplicatePair], doc_of: Sequence[str]) -> set[frozenset[str]]:
-    """Pairs of documents that are copies of one article, judged from their passage pairs.
+def copied_documents(pairs: Iterable[tuple[int, int]], doc_of: Sequence[str]) -> set[frozenset[str]]:
+    """Pairs of documents that are copies of one article, judged from their duplicate passage pairs (rows).
 
     One shared quote makes one passage pair; two scrapes of an article make a pair of most
     passages. Between copies any shared sentence is the same article text, so a result list
     may not show it twice even when the passages were cut at different places.
     """
     paired: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for pair in pairs:
-        da, db = doc_of[pair.a], doc_of[pair.b]
-        paired[(da, db)].add(pair.a)
-        paired[(db, da)].add(pair.b)
+    for a, b in pairs:
+        da, db = doc_of[a], doc_of[b]
+        paired[(da, db)].add(a)
+        paired[(db, da)].add(b)
     sizes: dict[str, int] = defaultdict(int)
     for doc in doc_of:
         sizes[doc] += 1

@@ -1,8 +1,11 @@
 """Question in, ranked and cited passages out: the one retrieval path of the API, the CLI and the eval.
 
-    dense (FAISS) ─┐          ┌ feedback: re-ask the dense index with the question moved
-                   ├─ fuse ───┤ towards the top fused passages, fuse again (optional)
-    lexical (BM25) ┘          └─ collapse near-duplicates ─ diversify (MMR) ─ top_k / token_budget ─ highlight
+    dense (FAISS passages, blended with their best sentence) ─┐
+                                                               ├─ fuse ─ feedback ─ collapse near-duplicates
+    lexical (BM25) ────────────────────────────────────────────┘     ─ diversify (MMR) ─ top_k / token_budget ─ highlight
+
+Feedback (optional) moves the question towards the top fused passages, asks the dense index
+again and fuses again.
 
 Each stage is switchable in RankingConfig so its effect can be measured with the eval.
 """
@@ -18,7 +21,7 @@ import numpy as np
 
 from index.aliases import expand
 from index.components import Components, read_components
-from index.dedup import SHARED_RUN, DuplicatePair, copied_documents, shingles
+from index.dedup import SHARED_RUN, copied_documents, shingles
 from index.diversify import mmr
 from index.embed import Embedder
 from index.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
@@ -92,7 +95,7 @@ class Retriever:
         self.manifest = stored.manifest
         self.ranking = ranking
         self.components: Components = read_components(stored.path)
-        pairs = [DuplicatePair(a, b, c) for a, partners in self.components.duplicates.items() for b, c in partners if a < b]
+        pairs = ((a, b) for a, partners in self.components.duplicates.items() for b, _ in partners)
         self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index import RankingConfig, SearchOptions
-from index.dedup import DuplicatePair, copied_documents, find_duplicates, shingles
+from index.dedup import copied_documents, find_duplicates, shingles
 from index.diversify import mmr
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from tests.conftest import SEEDS, source_text
@@ -66,7 +66,7 @@ def test_duplicates_are_found_across_documents_but_not_a_shared_quote() -> None:
 
 def test_documents_are_copies_when_most_passages_pair_up_not_when_one_quote_does() -> None:
     doc_of = ["a", "a", "a", "a", "b", "b", "b", "c", "c", "c", "c"]
-    pairs = [DuplicatePair(0, 4, 0.9), DuplicatePair(1, 5, 0.7), DuplicatePair(2, 6, 0.6), DuplicatePair(3, 8, 0.5)]
+    pairs = [(0, 4), (1, 5), (2, 6), (3, 8)]
     assert copied_documents(pairs, doc_of) == {frozenset({"a", "b"})}  # a-c share one passage of four
 
 
