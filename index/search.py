@@ -31,6 +31,7 @@ from index.types import Hit, Passage, Span
 
 Mode = Literal["dense", "bm25", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
+ANSWER_FROM = 3  # the answer sentence is the best highlighted one among this many top results
 COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
 
 
@@ -214,7 +215,7 @@ class Retriever:
             highlights: list[Span] = []
             if self.ranking.highlight:
                 highlights, cosine = best_sentences(self.components.sentences, candidate.row, query)
-                if highlights and rank <= 3 and (best is None or cosine > best[0]):
+                if highlights and rank <= ANSWER_FROM and (best is None or cosine > best[0]):
                     top = max(highlights, key=lambda s: s.end - s.start) if len(highlights) > 1 else highlights[0]
                     text = passage.text[top.start - passage.start : top.end - passage.start]
                     best = (cosine, Answer(span=top, text=text, passage=passage))
