@@ -50,7 +50,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,22 +185,29 @@ def score_seed(
 ) -> dict[str, dict[str, Any]]:
     """Per row: ``overall`` aggregates, ``multi_source_recall@5`` (None without such questions),
     ``first_relevant_rank`` per answerable question, and the run's ``seconds``."""
-    same = _same_as(rows)
-    scores: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.name in same:
-            scores[row.name] = scores[same[row.name]]
-            continue
+
+    def score(row: Row) -> dict[str, Any]:
         started = time.perf_counter()
         run = run_eval(questions, spans, InProcess(retriever.with_ranking(row.ranking)), top_k)
         multi = run.aggregates["by_kind"].get(MULTI_SOURCE)
-        scores[row.name] = {
+        seconds = round(time.perf_counter() - started, 3)
+        log.info("ablation: %s on the question set in %.1f s", row.name, seconds)
+        return {
             "overall": run.aggregates["overall"],
             "multi_source_recall@5": multi["recall@5"] if multi else None,
             "first_relevant_rank": {r["id"]: r["first_relevant_rank"] for r in run.records if r["metrics"] is not None},
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": seconds,
         }
-        log.info("ablation: %s on the question set in %.1f s", row.name, scores[row.name]["seconds"])
+
+    return _each_distinct(rows, score)
+
+
+def _each_distinct(rows: Sequence[Row], score: Callable[[Row], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``score`` of every row, called once per distinct ranking (the runs are deterministic)."""
+    same = _same_as(rows)
+    scores: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        scores[row.name] = scores[same[row.name]] if row.name in same else score(row)
     return scores
 
 
@@ -235,12 +242,8 @@ def score_beir(prepared: PreparedIndex, collection: BeirCollection, rows: Sequen
     names = prepared.materialised.names
     depth = passage_depth(len(prepared.retriever.passages), CUTOFF)
     measure = f"ndcg@{CUTOFF}"
-    same = _same_as(rows)
-    scores: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row.name in same:
-            scores[row.name] = scores[same[row.name]]
-            continue
+
+    def score(row: Row) -> dict[str, Any]:
         retriever = prepared.retriever.with_ranking(dataclasses.replace(row.ranking, highlight=False))
         started = time.perf_counter()
         results = retriever.search_batch(texts, SearchOptions(top_k=max(depth, 1)))
@@ -250,7 +253,8 @@ def score_beir(prepared: PreparedIndex, collection: BeirCollection, rows: Sequen
         scored = evaluate(collection.qrels, credited, [measure])
         if not scored:
             raise ValueError(f"collection {collection.name}: no query has a relevant document")
-        scores[row.name] = {
+        log.info("ablation: %s on %s in %.1f s", row.name, collection.name, seconds)
+        return {
             measure: mean(scored)[measure],
             f"{measure}_own_passages": mean(evaluate(collection.qrels, own, [measure]))[measure],
             "queries": len(scored),
@@ -258,8 +262,8 @@ def score_beir(prepared: PreparedIndex, collection: BeirCollection, rows: Sequen
             "short_queries": sum(1 for ranked in credited.values() if len(ranked) < CUTOFF),
             "seconds": round(seconds, 3),
         }
-        log.info("ablation: %s on %s in %.1f s", row.name, collection.name, seconds)
-    return scores
+
+    return _each_distinct(rows, score)
 
 
 # ---------------------------------------------------------------- the result and its renderings
