@@ -46,24 +46,24 @@ def _top_k(text: str) -> int:
     return value
 
 
-def _max_drop(text: str) -> float:
+def _fraction(text: str, below_one: bool = False) -> float:
+    """A number in [0, 1], or in [0, 1) with ``below_one``."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    if not (0 <= value < 1 if below_one else 0 <= value <= 1):
+        bounds = "at least 0 and below 1 (1 switches MMR off)" if below_one else "between 0 and 1"
+        raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
     return value
+
+
+def _max_drop(text: str) -> float:
+    return _fraction(text)
 
 
 def _diversity_lambda(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1 (1 switches MMR off), got {value}")
-    return value
+    return _fraction(text, below_one=True)
 
 
 def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
