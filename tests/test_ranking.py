@@ -11,6 +11,7 @@ import pytest
 from index import RankingConfig, SearchOptions
 from index.dedup import copied_documents, find_duplicates, shingles
 from index.diversify import mmr
+from index.highlight import SentenceTable
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from tests.conftest import SEEDS, source_text
 
@@ -168,3 +169,12 @@ def test_every_highlight_slices_back_to_a_sentence_inside_its_passage(retriever,
 def test_extractive_answer_for_a_known_fact(retriever) -> None:
     answer = retriever.search("How many tons of pine nuts did the first cargo plane carry?").answer
     assert answer is not None and "45 tons of pine nuts" in answer.text
+
+
+def test_best_sentence_per_passage_handles_shared_and_missing_sentences() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    members = [np.array([0, 1]), np.array([], dtype=np.int64), np.array([1, 2]), np.array([2])]  # sentence 1 shared
+    table = SentenceTable(np.zeros(3, np.int64), np.ones(3, np.int64), members, vectors)
+    best = table.best_per_passage(np.array([0.0, 1.0], dtype=np.float32))
+    assert best.tolist() == pytest.approx([1.0, -1.0, 1.0, 0.8])
+    assert table.best_per_passage(np.array([1.0, 0.0], dtype=np.float32)).tolist() == pytest.approx([1.0, -1.0, 0.6, 0.6])
