@@ -33,7 +33,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     cursor = start
     for match in _BOUNDARY.finditer(text, start, end):
         stop = match.end()
-        if not _OPENER.match(text, stop, end):
+        if not (_OPENER.match(text, stop, end) or _detached_stop(text, match.start(), stop)):
             continue
         if text[match.start()] == "." and _is_abbreviation(text, cursor, match.start() + 1):
             continue
@@ -41,6 +41,16 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         cursor = stop
     _append(text, spans, cursor, end)
     return spans
+
+
+def _detached_stop(text: str, dot: int, stop: int) -> bool:
+    """A lone full stop with a space before it ("the wing . the flow"): tokenized text.
+
+    Abbreviations never stand apart from their word, so such a stop ends a sentence even
+    when the next word is lower-case, as in corpora that were lower-cased and tokenized
+    (Cranfield, Penn Treebank style).
+    """
+    return stop - dot == 1 and text[dot] == "." and dot > 0 and text[dot - 1].isspace()
 
 
 def _is_abbreviation(text: str, sentence_start: int, dot_end: int) -> bool:

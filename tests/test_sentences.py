@@ -34,3 +34,15 @@ def test_offsets_cover_the_text_without_whitespace_and_respect_bounds() -> None:
 def test_empty_and_blank_input_give_no_sentences() -> None:
     assert split_sentences("") == []
     assert split_sentences("   \n ") == []
+
+
+def test_a_detached_full_stop_ends_a_sentence_even_before_lower_case() -> None:
+    text = "flow past a flat plate . an experimental study was made . the results agree ."
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "flow past a flat plate .",
+        "an experimental study was made .",
+        "the results agree .",
+    ]
+    # attached stops, ellipses and abbreviations before lower case still do not split
+    for same in ("he said e.g. the wing", "it was approx. five", "and then ... the end", "a b. c"):
+        assert len(split_sentences(same)) == 1, same
