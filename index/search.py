@@ -152,7 +152,8 @@ class Retriever:
         """
         best = self.components.sentences.best_per_passage(query)
         cosine = dict(hits)
-        by_sentence = np.argsort(-best, kind="stable")[:depth].tolist()
+        # the top ``depth`` in any order (they are re-sorted by blended score below): linear, not a full sort
+        by_sentence = (np.argpartition(-best, depth - 1)[:depth] if depth < len(best) else np.arange(len(best))).tolist()
         for row in by_sentence:
             if row not in cosine:
                 cosine[row] = float(self._vector(row) @ query)
