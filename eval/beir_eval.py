@@ -53,6 +53,7 @@ from index import (
     open_index,
 )
 from index.lexical import BM25Index  # the BM25 baseline; the index's own copy of it serves hybrid
+from index.ties import ranked
 from service.cli import CliError
 from service.settings import Settings
 
@@ -94,8 +95,9 @@ def aggregate_max(hits: Iterable[tuple[str, float]], k: int | None = None) -> Ra
     """Documents ranked by their best passage (MaxP): ``(doc_id, score)`` pairs, best first.
 
     ``hits`` are ``(doc_id, passage score)`` pairs in any order, several per document
-    allowed. Equal scores are ordered by doc id, so the result depends only on the set of
-    hits, not on the order the index happened to return them in. ``k`` keeps the top k.
+    allowed. Equal scores (within index.ties's tolerance) are ordered by doc id, so the result
+    depends only on the set of hits, not on the order the index happened to return them in
+    nor on a machine's float noise. ``k`` keeps the top k.
     """
     best: dict[str, float] = {}
     for doc_id, score in hits:
@@ -104,8 +106,8 @@ def aggregate_max(hits: Iterable[tuple[str, float]], k: int | None = None) -> Ra
             continue
         if doc_id not in best or score > best[doc_id]:
             best[doc_id] = score
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
-    return ranked if k is None else ranked[: max(k, 0)]
+    by_doc = ranked(best.items())
+    return by_doc if k is None else by_doc[: max(k, 0)]
 
 
 def passage_depth(total_passages: int, k: int, factor: int = DEPTH_FACTOR) -> int:

@@ -62,6 +62,16 @@ def _max_drop(text: str) -> float:
     return _fraction(text)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def _diversity_lambda(text: str) -> float:
     return _fraction(text, below_one=True)
 
@@ -83,6 +93,8 @@ def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for report.json and report.md (default {DEFAULT_OUT}/)")
     p.add_argument("--baseline", type=Path, default=None, help="baseline file to gate against: exit 1 if a gated metric drops too far")
     p.add_argument("--max-drop", type=_max_drop, default=None, help="largest allowed drop of a gated metric below the baseline (default 0.0)")
+    p.add_argument("--allow-questions", type=_count, default=None, metavar="N",
+                   help="allow each gated metric to drop by as much as N questions can move it (N / answerable questions)")
     p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE", help="write this run's gated aggregates as a baseline")
     p.set_defaults(handler=cmd_eval)
 
@@ -155,8 +167,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from eval.report import Report
     from eval.runner import InProcess, OverHttp, ServerError, run_eval
 
-    if args.max_drop is not None and args.baseline is None:
-        raise CliError("--max-drop needs --baseline FILE")
+    if (args.max_drop is not None or args.allow_questions is not None) and args.baseline is None:
+        raise CliError(f"{'--max-drop' if args.max_drop is not None else '--allow-questions'} needs --baseline FILE")
     try:  # fail before the slow part
         baseline = load_baseline(args.baseline) if args.baseline is not None else None
     except BaselineError as exc:
@@ -203,8 +215,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     status = 0
     if baseline is not None:
-        result = check(baseline, report, args.max_drop or 0.0)
-        print(f"gate against {args.baseline} (max drop {args.max_drop or 0.0:.4f}):")
+        result = check(baseline, report, args.max_drop or 0.0, args.allow_questions or 0)
+        print(f"gate against {args.baseline}:")
         print(result.text())
         status = 0 if result.passed else 1
     if args.save_baseline is not None:

@@ -1,11 +1,17 @@
 """The regression gate: compare a run's headline numbers with a committed baseline.
 
 This module owns which aggregates are gated (:data:`GATED`), the baseline file format and
-the pass/fail rule: a gated metric fails when it is more than ``max_drop`` below its
+the pass/fail rule: a gated metric fails when it is more than the allowed drop below its
 baseline value. Improvements never fail the gate (raise the baseline deliberately with
 ``--save-baseline`` when they are real). Only overall numbers are gated: a per-kind value
 averages over 10-30 questions, where one question moves it by several points, so gating it
 would make the gate flaky rather than strict.
+
+The allowed drop can be stated in questions: every gated metric is a mean of per-question
+scores between 0 and 1, so N questions can move it by at most N / answerable. A tolerance of
+one or two questions absorbs a near-tie that breaks the other way on another CPU (one question
+moving one rank), while a real regression moves many questions and still fails. The baseline
+keeps each question's first relevant rank, so the gate lists the questions that dropped.
 
 The baseline holds full-precision values: rounding them would let a run identical to the
 baseline fail a zero-tolerance gate by the rounding error.
@@ -34,11 +40,17 @@ class BaselineError(ValueError):
     """The baseline file is missing or malformed; one line."""
 
 
+def _first_ranks(report: Report) -> dict[str, int | None]:
+    """Each answerable question's first relevant rank (None: nothing relevant in the top k)."""
+    return {r["id"]: r["first_relevant_rank"] for r in report.records if r.get("metrics") is not None}
+
+
 def baseline_of(report: Report) -> dict[str, Any]:
     """The gated overall aggregates of ``report``, with what produced them and when."""
     return {
         "date": datetime.now(UTC).date().isoformat(),
         "gated": {name: report.aggregates["overall"][name] for name in GATED},
+        "first_relevant_rank": _first_ranks(report),
         "top_k": report.top_k,
         "questions": report.questions,
         "model": report.model,
@@ -87,25 +99,48 @@ class GateResult:
         return "\n".join([*self.lines, *self.failures, verdict])
 
 
-def check(baseline: Mapping[str, Any], report: Report, max_drop: float = 0.0) -> GateResult:
+def _rank_text(rank: int | None) -> str:
+    return "miss" if rank is None else str(rank)
+
+
+def _worse(rank: int | None, than: int | None) -> bool:
+    return than is not None and (rank is None or rank > than)
+
+
+def check(baseline: Mapping[str, Any], report: Report, max_drop: float = 0.0, allow_questions: int = 0) -> GateResult:
     """Compare ``report``'s overall gated aggregates with ``baseline``'s.
 
-    A metric fails when ``baseline - current > max_drop`` (plus :data:`TOLERANCE`).
+    A metric fails when ``baseline - current`` exceeds the allowed drop: the larger of
+    ``max_drop`` and ``allow_questions`` / answerable questions (plus :data:`TOLERANCE`).
     Differences in top_k or question file are reported as notes: they make the comparison
     questionable, but deciding that is the caller's job, not a reason to crash.
     """
     if max_drop < 0:
         raise ValueError(f"max_drop must be >= 0, got {max_drop}")
-    result = GateResult()
+    if allow_questions < 0:
+        raise ValueError(f"allow_questions must be >= 0, got {allow_questions}")
     current = report.aggregates["overall"]
+    answerable = int(current.get("n") or 0)
+    allowed = max(max_drop, allow_questions / answerable if answerable else 0.0)
+    result = GateResult()
+    result.lines.append(
+        f"allowed drop {allowed:.4f} per metric"
+        + (f" ({allow_questions} of {answerable} questions)" if allow_questions and allowed > max_drop else "")
+    )
     for name in GATED:
         before, now = float(baseline["gated"][name]), float(current[name])
         drop = before - now
         result.lines.append(f"{name:<8} {before:.4f} → {now:.4f}  ({now - before:+.4f})")
-        if drop > max_drop + TOLERANCE:
+        if drop > allowed + TOLERANCE:
             result.failures.append(
-                f"gate failed: {name} dropped {drop:.4f} ({before:.4f} → {now:.4f}), more than the allowed {max_drop:.4f}"
+                f"gate failed: {name} dropped {drop:.4f} ({before:.4f} → {now:.4f}), more than the allowed {allowed:.4f}"
             )
+    old_ranks = baseline.get("first_relevant_rank")
+    if isinstance(old_ranks, dict):
+        kinds = {r["id"]: r["kind"] for r in report.records}
+        dropped = [(qid, old_ranks[qid], rank) for qid, rank in _first_ranks(report).items() if qid in old_ranks and _worse(rank, old_ranks[qid])]
+        result.lines.append(f"questions ranked lower than in the baseline: {len(dropped)}")
+        result.lines += [f"  {qid} ({kinds.get(qid, '?')}): {_rank_text(a)} → {_rank_text(b)}" for qid, a, b in dropped]
     if baseline.get("top_k") not in (None, report.top_k):
         result.lines.append(f"note: baseline used top_k={baseline['top_k']}, this run {report.top_k}")
     old_sha = (baseline.get("questions") or {}).get("sha256")

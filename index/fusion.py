@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from index.ties import TIE_TOLERANCE, Key, ranked
+
 RRF_K = 60  # the constant of Cormack, Clarke & Büttcher (SIGIR 2009); damps the head of each list
 
 
 def reciprocal_rank_fusion(
-    rankings: Mapping[str, Sequence[int]], weights: Mapping[str, float] | None = None, k: int = RRF_K
+    rankings: Mapping[str, Sequence[int]], weights: Mapping[str, float] | None = None, k: int = RRF_K, key: Key = None
 ) -> list[tuple[int, float]]:
-    """score(d) = Σ_lists w_list / (k + rank_list(d)), ranks 1-based; ties broken by row for determinism.
+    """score(d) = Σ_lists w_list / (k + rank_list(d)), ranks 1-based; ties ordered by ``key`` (index.ties).
 
     Uses ranks only, so scores on incomparable scales (BM25, cosine) need no calibration.
     """
@@ -19,11 +21,11 @@ def reciprocal_rank_fusion(
         weight = 1.0 if weights is None else weights.get(name, 1.0)
         for rank, row in enumerate(rows, 1):
             fused[row] = fused.get(row, 0.0) + weight / (k + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    return ranked(fused.items(), key)
 
 
 def weighted_score_fusion(
-    scored: Mapping[str, Sequence[tuple[int, float]]], weights: Mapping[str, float]
+    scored: Mapping[str, Sequence[tuple[int, float]]], weights: Mapping[str, float], key: Key = None
 ) -> list[tuple[int, float]]:
     """score(d) = Σ_lists w_list · minmax_list(score_list(d)); a row missing from a list scores 0 there.
 
@@ -37,6 +39,6 @@ def weighted_score_fusion(
         low, high = min(values), max(values)
         span = high - low
         for row, score in pairs:
-            normalised = (score - low) / span if span > 0 else 1.0
+            normalised = (score - low) / span if span > TIE_TOLERANCE else 1.0  # all tied: all best
             fused[row] = fused.get(row, 0.0) + weights.get(name, 1.0) * normalised
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    return ranked(fused.items(), key)

@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from index.sentences import split_sentences
+from index.ties import ranked
 from index.types import Passage, Span
 
 HIGHLIGHT_MARGIN = 0.05  # other sentences within this cosine of the best one are highlighted too
@@ -85,6 +86,7 @@ def best_sentences(table: SentenceTable, passage_row: int, query: np.ndarray) ->
         return [], float("-inf")
     scores = table.vectors[ids] @ query
     best = float(scores.max())
-    chosen = [i for i in np.argsort(-scores, kind="stable")[:MAX_HIGHLIGHTS] if scores[i] >= best - HIGHLIGHT_MARGIN]
+    # tied sentences go in reading order (index.ties), whatever the float noise
+    chosen = [i for i, s in ranked(enumerate(scores.tolist()))[:MAX_HIGHLIGHTS] if s >= best - HIGHLIGHT_MARGIN]
     spans = [Span(int(table.starts[ids[i]]), int(table.ends[ids[i]])) for i in sorted(chosen)]
     return spans, best

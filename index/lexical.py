@@ -19,8 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
+import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+
+from index.ties import Key, top
 
 __all__ = ["BM25Index"]
 
@@ -80,35 +83,30 @@ class BM25Index:
             show_progress=False,
         )
 
-    def search_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+    def search_batch(self, queries: Sequence[str], k: int, key: Key = None) -> list[list[tuple[int, float]]]:
         """Top ``k`` (row, score) per query, best first.
 
-        ``k`` is clamped to the corpus size (bm25s refuses a larger k, but "up to k" is what
-        a caller means). Rows scoring 0 -- no query term in the document -- are dropped: they
-        are not matches, and keeping them would hand the metrics an arbitrary order of
-        non-matches. Equal scores are ordered by row so results do not depend on bm25s's
-        partial sort.
+        ``k`` larger than the corpus means "all that match". Rows scoring 0 -- no query term in
+        the document -- are dropped: they are not matches, and keeping them would hand the
+        metrics an arbitrary order of non-matches. Scores within :data:`index.ties.TIE_TOLERANCE`
+        are ordered by ``key[row]`` (default: the row), and a tie at the k-th place is settled before the cut, so results
+        do not depend on a partial sort or on the last bits of a float sum.
         """
         if isinstance(queries, str):
             raise TypeError("queries must be a sequence of strings, not a single string")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        if len(queries) == 0:
-            return []
-        query_tokens = self._tokenize(list(queries), return_ids=False)
-        results: list[list[tuple[int, float]]] = [[] for _ in query_tokens]
-        # A query left with no tokens (only stopwords or punctuation) matches nothing; it is
-        # answered here rather than sent to bm25s, which would score every row 0.
-        todo = [i for i, tokens in enumerate(query_tokens) if tokens]
-        if not todo:
-            return results
-        rows, scores = self._retriever.retrieve(
-            [query_tokens[i] for i in todo], k=min(k, len(self)), show_progress=False, n_threads=0
-        )
-        for i, row_ids, row_scores in zip(todo, rows.tolist(), scores.tolist()):
-            hits = [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if s > 0]
-            hits.sort(key=lambda hit: (-hit[1], hit[0]))
-            results[i] = hits
+        results: list[list[tuple[int, float]]] = []
+        for tokens in self._tokenize(list(queries), return_ids=False) if queries else []:
+            # A query with no token in the vocabulary (only stopwords, punctuation or unseen
+            # words) matches nothing; bm25s would score every row 0.
+            ids = self._retriever.get_tokens_ids(tokens)
+            if not ids:
+                results.append([])
+                continue
+            scores = self._retriever.get_scores(ids)
+            matching = np.flatnonzero(scores > 0)
+            results.append(top(scores[matching], k, key, rows=matching))
         return results
 
     def save(self, directory: Path) -> None:

@@ -27,12 +27,14 @@ from index.embed import Embedder
 from index.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
 from index.highlight import best_sentences
 from index.store import StoredIndex
+from index.ties import TIE_TOLERANCE, cut_is_settled, ranked, stable_key, top
 from index.types import Hit, Passage, Span
 
 Mode = Literal["dense", "bm25", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
 ANSWER_FROM = 3  # the answer sentence is the best highlighted one among this many top results
 COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
+TIE_SLACK = 8  # rows asked of FAISS beyond the depth needed, so a tie at the cut is seen whole
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Retriever:
         self.components: Components = read_components(stored.path)
         pairs = ((a, b) for a, partners in self.components.duplicates.items() for b, _ in partners)
         self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
+        # Equal scores (index.ties) are ordered by document, then offset, at every stage.
+        self.order = stable_key([(p.doc_id, p.start, p.end) for p in self.passages])
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
@@ -127,7 +131,7 @@ class Retriever:
         if mode in ("bm25", "hybrid") and depth > 0:
             if self.ranking.expand_aliases:
                 questions = [expand(q, self.components.aliases) for q in questions]
-            lexical = self.components.lexical.search_batch(questions, depth)
+            lexical = self.components.lexical.search_batch(questions, depth, key=self.order)
         fused = [self._fuse(d, b) for d, b in zip(dense, lexical, strict=True)]
         if self.ranking.feedback_passages > 0 and mode in ("dense", "hybrid") and depth > 0:
             dense = self._dense(self._feedback_queries(queries, fused), depth)
@@ -135,13 +139,19 @@ class Retriever:
         return [[_Candidate(r, s) for r, s in f] for f in fused]
 
     def _dense(self, queries: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
-        scores, rows = self.stored.vectors.search(queries, depth)
+        total = self.stored.vectors.ntotal
+        fetch = min(total, depth + TIE_SLACK)
+        while True:  # FAISS cuts ties at k by arrival order: ask until every tie at the cut is in
+            scores, rows = self.stored.vectors.search(queries, fetch)
+            if fetch >= total or all(cut_is_settled(s, depth) for s in scores):
+                break
+            fetch = min(total, 2 * fetch)
         # FAISS pads with -1 when fewer than k vectors exist.
-        ranked = [[(r, s) for r, s in zip(rr.tolist(), ss.tolist(), strict=True) if r >= 0] for rr, ss in zip(rows, scores, strict=True)]
+        hits = [top(ss[rr >= 0], depth, self.order, rows=rr[rr >= 0]) for rr, ss in zip(rows, scores, strict=True)]
         w = self.ranking.sentence_weight
         if w <= 0:
-            return ranked
-        return [self._with_sentences(hits, query, depth, w) for hits, query in zip(ranked, queries, strict=True)]
+            return hits
+        return [self._with_sentences(h, query, depth, w) for h, query in zip(hits, queries, strict=True)]
 
     def _with_sentences(self, hits: list[tuple[int, float]], query: np.ndarray, depth: int, w: float) -> list[tuple[int, float]]:
         """Blend each passage's cosine with its best sentence's.
@@ -152,14 +162,10 @@ class Retriever:
         """
         best = self.components.sentences.best_per_passage(query)
         cosine = dict(hits)
-        # the top ``depth`` in any order (they are re-sorted by blended score below): linear, not a full sort
-        by_sentence = (np.argpartition(-best, depth - 1)[:depth] if depth < len(best) else np.arange(len(best))).tolist()
-        for row in by_sentence:
+        for row, _ in top(best, depth, self.order):
             if row not in cosine:
                 cosine[row] = float(self._vector(row) @ query)
-        blended = [(row, (1 - w) * c + w * float(best[row])) for row, c in cosine.items()]
-        blended.sort(key=lambda rs: (-rs[1], rs[0]))
-        return blended[:depth]
+        return ranked(((row, (1 - w) * c + w * float(best[row])) for row, c in cosine.items()), self.order)[:depth]
 
     def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
         mode = self.ranking.mode
@@ -170,8 +176,8 @@ class Retriever:
         weights = {"dense": self.ranking.dense_weight, "bm25": 1.0}
         if self.ranking.fusion == "rrf":
             ranks = {"dense": [r for r, _ in dense], "bm25": [r for r, _ in lexical]}
-            return reciprocal_rank_fusion(ranks, weights, k=self.ranking.rrf_k)
-        return weighted_score_fusion({"dense": dense, "bm25": lexical}, weights)
+            return reciprocal_rank_fusion(ranks, weights, k=self.ranking.rrf_k, key=self.order)
+        return weighted_score_fusion({"dense": dense, "bm25": lexical}, weights, key=self.order)
 
     def _feedback_queries(self, queries: np.ndarray, fused: list[list[tuple[int, float]]]) -> np.ndarray:
         """Rocchio feedback: each question moved towards the mean of its top fused passages.
@@ -216,7 +222,8 @@ class Retriever:
             highlights: list[Span] = []
             if self.ranking.highlight:
                 highlights, cosine = best_sentences(self.components.sentences, candidate.row, query)
-                if highlights and rank <= ANSWER_FROM and (best is None or cosine > best[0]):
+                # a later passage must beat the earlier by more than float noise (index.ties)
+                if highlights and rank <= ANSWER_FROM and (best is None or cosine > best[0] + TIE_TOLERANCE):
                     top = max(highlights, key=lambda s: s.end - s.start) if len(highlights) > 1 else highlights[0]
                     text = passage.text[top.start - passage.start : top.end - passage.start]
                     best = (cosine, Answer(span=top, text=text, passage=passage))

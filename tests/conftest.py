@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -90,3 +91,20 @@ def small_corpus(tmp_path: Path) -> Path:
 
 def source_text(source: str, corpus: Path = SEEDS) -> str:
     return (corpus / source).read_bytes().decode("utf-8")
+
+
+def assert_top_k_up_to_ties(rows: list[int], scores: list[float], expected: np.ndarray, k: int, atol: float = 1e-5) -> None:
+    """``rows`` (with reported ``scores``) are a best-first top ``k`` of ``expected`` (a brute-force
+    score per row), up to ties: rows whose expected scores lie within ``atol`` may come in either
+    order, and either of two rows tied at the cut may be the one returned (as FAISS's own tests
+    compare results). ``atol`` is far above float noise between machines (about 1e-7) and far
+    below the gaps between different passages' scores.
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    assert len(rows) == min(k, len(expected)) and len(set(rows)) == len(rows)
+    assert np.allclose(scores, expected[rows], atol=atol), "reported scores differ from brute force"
+    got = expected[rows]
+    assert np.all(np.diff(got) <= atol), f"not best first: {got}"
+    left_out = np.setdiff1d(np.arange(len(expected)), rows)
+    if len(left_out):
+        assert expected[left_out].max() <= got.min() + atol, "a better row was left out of the top k"
