@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.beir import BeirCollection
+from eval.beir import BeirCollection, CollectionError
 from eval.beir_eval import CUTOFF, PreparedIndex, aggregate_max, passage_depth
 from eval.metrics import evaluate, mean
 from eval.questions import Question
@@ -252,7 +252,7 @@ def score_beir(prepared: PreparedIndex, collection: BeirCollection, rows: Sequen
         own = {qid: _doc_ids(credited_documents(_without_copies(r.hits), names, CUTOFF)) for qid, r in zip(query_ids, results, strict=True)}
         scored = evaluate(collection.qrels, credited, [measure])
         if not scored:
-            raise ValueError(f"collection {collection.name}: no query has a relevant document")
+            raise CollectionError(Path(collection.name), None, "no query has a relevant document")
         log.info("ablation: %s on %s in %.1f s", row.name, collection.name, seconds)
         return {
             measure: mean(scored)[measure],

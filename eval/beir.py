@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.errors import CitedError
+
 __all__ = ["BeirCollection", "BeirDoc", "CollectionError", "load_beir"]
 
 
-class CollectionError(ValueError):
+class CollectionError(CitedError):
     """A collection file is missing or malformed; ``path`` and ``line`` say where."""
 
     def __init__(self, path: Path, line: int | None, message: str):

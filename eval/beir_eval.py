@@ -54,8 +54,6 @@ from index import (
 )
 from index.lexical import BM25Index  # the BM25 baseline; the index's own copy of it serves hybrid
 from index.ties import ranked
-from service.cli import CliError
-from service.settings import Settings
 
 __all__ = [
     "METHODS",
@@ -76,7 +74,7 @@ __all__ = [
     "passage_depth",
     "prepare_index",
     "register",
-    "run_beir_command",
+    "run_collection",
     "write_reports",
 ]
 
@@ -166,9 +164,11 @@ def materialise(docs: Iterable[BeirDoc], corpus_dir: Path) -> Materialised:
     for doc in docs:
         stem = encode_doc_id(doc.doc_id)
         if decode_doc_id(stem) != doc.doc_id:  # cannot happen with quote/unquote; cheap to check
-            raise ValueError(f"doc id {doc.doc_id!r} does not survive file-name encoding")
+            raise CollectionError(corpus_dir, None, f"doc id {doc.doc_id!r} does not survive file-name encoding")
         if stem.casefold() in folded:  # would share one file on a case-insensitive file system
-            raise ValueError(
+            raise CollectionError(
+                corpus_dir,
+                None,
                 f"doc ids {folded[stem.casefold()]!r} and {doc.doc_id!r} differ only in case; "
                 "they cannot be stored as separate files portably"
             )
@@ -187,9 +187,9 @@ def materialise(docs: Iterable[BeirDoc], corpus_dir: Path) -> Materialised:
     return Materialised(names, written, removed)
 
 
-def beir_cache_dir(settings: Settings, name: str) -> Path:
+def beir_cache_dir(config: IndexConfig, name: str) -> Path:
     """``<index_dir>/../beir/<name>``: next to the service's index, never inside it."""
-    return settings.index_dir.parent / "beir" / name
+    return config.index_dir.parent / "beir" / name
 
 
 # ---------------------------------------------------------------- the passage index
@@ -233,18 +233,20 @@ class PreparedIndex:
 
 
 def prepare_index(
-    collection: BeirCollection, settings: Settings, embedder: Embedder, progress: bool = True
+    collection: BeirCollection, index_config: IndexConfig, embedder: Embedder, progress: bool = True
 ) -> PreparedIndex:
-    """Materialise the collection and open (building when missing or stale) its passage index."""
+    """Materialise the collection and open (building when missing or stale) its passage index.
+
+    The index is built with ``index_config``'s model and chunking, in a cache folder beside its
+    ``index_dir``.
+    """
     started = time.perf_counter()
-    cache = beir_cache_dir(settings, collection.name)
-    config = dataclasses.replace(settings.index_config(), corpus_dir=cache / "corpus", index_dir=cache / "index")
+    cache = beir_cache_dir(index_config, collection.name)
+    config = dataclasses.replace(index_config, corpus_dir=cache / "corpus", index_dir=cache / "index")
     try:
         materialised = materialise(collection.docs.values(), config.corpus_dir)
     except OSError as exc:
-        raise CliError(f"cannot write the corpus of {collection.name} to {config.corpus_dir}: {exc}") from None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CollectionError(config.corpus_dir, None, f"cannot write the corpus of {collection.name}: {exc}") from None
     # open_index(rebuild=True) would do the same, but could not tell us whether it rebuilt.
     try:
         stored = open_index(config, embedder, rebuild=False)
@@ -256,7 +258,7 @@ def prepare_index(
     retriever = Retriever(embedder, stored)
     unknown = {p.doc_id for p in retriever.passages} - materialised.names.keys()
     if unknown:  # only if the corpus folder changed under us
-        raise CliError(f"index at {config.index_dir} has passages of unknown documents {sorted(unknown)[:3]}")
+        raise CollectionError(config.index_dir, None, f"the index has passages of unknown documents {sorted(unknown)[:3]}")
     return PreparedIndex(retriever, config, materialised, rebuild_reason, time.perf_counter() - started)
 
 
@@ -288,7 +290,8 @@ class EvalContext:
     """What methods draw on. Expensive resources are built on first use and shared."""
 
     collection: BeirCollection
-    settings: Settings
+    index_config: IndexConfig
+    ranking: RankingConfig  # the configured ranking; the hybrid method runs it
     k: int
     embedder_factory: Callable[[], Embedder]
     progress: bool = True
@@ -313,7 +316,7 @@ class EvalContext:
         started = time.perf_counter()
         embedder = self.embedder_factory()
         self.timings["model_load_seconds"] = round(time.perf_counter() - started, 3)
-        prepared = prepare_index(self.collection, self.settings, embedder, self.progress)
+        prepared = prepare_index(self.collection, self.index_config, embedder, self.progress)
         self.timings["index_seconds"] = round(prepared.seconds, 3)
         return prepared
 
@@ -395,7 +398,7 @@ def bm25_docs(ctx: EvalContext) -> MethodResult:
 
 @register("hybrid", "service retriever, hybrid as configured (passage BM25 + dense fused, MaxP per document)")
 def hybrid_maxp(ctx: EvalContext) -> MethodResult:
-    ranking = dataclasses.replace(ctx.settings.ranking_config(), mode="hybrid")
+    ranking = dataclasses.replace(ctx.ranking, mode="hybrid")
     result = _maxp(ctx, ranking)
     fusion = {"fusion": ranking.fusion, "rrf_k": ranking.rrf_k, "dense_weight": ranking.dense_weight, "mmr_lambda": ranking.mmr_lambda}
     return dataclasses.replace(result, notes={**fusion, **result.notes})
@@ -416,7 +419,8 @@ class BeirResult:
 
 def evaluate_beir(
     collection: BeirCollection,
-    settings: Settings,
+    index_config: IndexConfig,
+    ranking: RankingConfig = RankingConfig(),
     k: int = 100,
     methods: Sequence[str] | None = None,
     embedder: Embedder | None = None,
@@ -427,20 +431,21 @@ def evaluate_beir(
     """Run and score the chosen methods (all registered ones by default) on ``collection``.
 
     ``embedder`` is reused when given (tests pass their session model); otherwise the model
-    named in ``settings`` is loaded, and only if a method needs the passage index.
+    named in ``index_config`` is loaded, and only if a method needs the passage index.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise CliError(f"k must be a positive whole number, got {k!r}")
+        raise ValueError(f"k must be a positive whole number, got {k!r}")
     names = list(METHODS) if not methods else list(dict.fromkeys(methods))
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise CliError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
     started = time.perf_counter()
     ctx = EvalContext(
         collection,
-        settings,
+        index_config,
+        ranking,
         k,
-        embedder_factory=(lambda: embedder) if embedder is not None else (lambda: Embedder(settings.model)),
+        embedder_factory=(lambda: embedder) if embedder is not None else (lambda: Embedder(index_config.model)),
         progress=progress,
     )
     measures = measures_for(k)
@@ -476,11 +481,11 @@ def evaluate_beir(
             "k": k,
             "measures": measures,
             "methods": names,
-            "model": settings.model,
-            "chunk_tokens": settings.chunk_tokens,
-            "overlap_tokens": settings.overlap_tokens,
-            "embed_context": settings.embed_context,
-            "batch_size": settings.batch_size,
+            "model": index_config.model,
+            "chunk_tokens": index_config.chunk.chunk_tokens,
+            "overlap_tokens": index_config.chunk.overlap_tokens,
+            "embed_context": index_config.chunk.embed_context,
+            "batch_size": index_config.batch_size,
             "aggregation": "maxp",
             "depth_factor": DEPTH_FACTOR,
         },
@@ -568,33 +573,28 @@ def write_reports(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def run_beir_command(args: Any, settings: Settings, embedder: Embedder | None = None) -> int:
-    """``cited eval beir FOLDER [--qrels test.tsv] [--k 100] [--out reports]``."""
-    folder = Path(args.folder)
-    qrels_file = getattr(args, "qrels", None) or "test.tsv"
-    try:
-        collection = load_beir(folder, qrels_file)
-    except CollectionError as exc:
-        raise CliError(f"cannot load collection: {exc}") from None
+def run_collection(
+    folder: Path,
+    index_config: IndexConfig,
+    ranking: RankingConfig = RankingConfig(),
+    qrels_file: str = "test.tsv",
+    k: int = 100,
+    out: Path = Path("reports"),
+    embedder: Embedder | None = None,
+) -> tuple[BeirResult, Path, Path]:
+    """Load the collection in ``folder``, evaluate every method on it and write the two reports.
+
+    Returns the result and the paths of the JSON and Markdown reports.
+    """
+    folder = Path(folder)
+    collection = load_beir(folder, qrels_file)
     if not collection.name:  # "." or a path ending in ".."
         collection = dataclasses.replace(collection, name=folder.resolve().name)
-    result = evaluate_beir(
-        collection,
-        settings,
-        k=100 if getattr(args, "k", None) is None else args.k,  # 0 is refused, not defaulted
-        methods=getattr(args, "methods", None),
-        embedder=embedder,
-        folder=folder,
-        qrels_file=qrels_file,
-    )
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise CollectionError(folder, None, f"k must be a positive whole number, got {k!r}")
+    result = evaluate_beir(collection, index_config, ranking, k=k, embedder=embedder, folder=folder, qrels_file=qrels_file)
     try:
-        json_path, md_path = write_reports(result.report, Path(getattr(args, "out", None) or "reports"))
+        json_path, md_path = write_reports(result.report, Path(out))
     except OSError as exc:
-        raise CliError(f"cannot write the report: {exc}") from None
-    print(format_table(result.report))
-    ix = result.report["index"]
-    if ix:
-        how = "built" if ix["rebuilt_this_run"] else "reused"
-        print(f"index: {ix['passages']} passages from {ix['documents']} documents, {how} ({ix['build_seconds']} s build)")
-    print(f"wrote {json_path} and {md_path}")
-    return 0
+        raise CollectionError(Path(out), None, f"cannot write the report: {exc}") from None
+    return result, json_path, md_path

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from index.errors import CitedError
+
 from eval.report import Report
 
 __all__ = ["GATED", "BaselineError", "GateResult", "baseline_of", "check", "load_baseline", "save_baseline"]
@@ -36,7 +38,7 @@ GATED = ("hit@5", "mrr@10", "ndcg@10")
 TOLERANCE = 1e-9
 
 
-class BaselineError(ValueError):
+class BaselineError(CitedError):
     """The baseline file is missing or malformed; one line."""
 
 

@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.errors import CitedError
+
 __all__ = ["KINDS", "UNANSWERABLE", "Gold", "Question", "QuestionSetError", "load_questions"]
 
 UNANSWERABLE = "unanswerable"
@@ -26,7 +28,7 @@ KINDS = ("factoid", "paraphrase", "alias", "multi-source", UNANSWERABLE)
 _FIELDS = {"id", "kind", "question", "gold", "note"}
 
 
-class QuestionSetError(ValueError):
+class QuestionSetError(CitedError):
     """The question file is malformed or disagrees with the corpus; the message says where."""
 
 

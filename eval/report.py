@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from index.errors import CitedError
+
 from eval.highlights import HIGHLIGHT_K
 from eval.runner import METRICS
 
@@ -30,7 +32,7 @@ __all__ = ["FAIL_K", "Report", "ReportError", "compare_reports"]
 FAIL_K = 5  # a question "failed" when no relevant result is in the top FAIL_K
 
 
-class ReportError(ValueError):
+class ReportError(CitedError):
     """A saved report is missing or unreadable; one line."""
 
 

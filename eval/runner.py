@@ -2,8 +2,8 @@
 
 This module owns *how* questions reach the retriever and *which numbers* are computed per
 question and in aggregate. It never re-implements retrieval: a target is either
-:class:`InProcess` (``service.answer.answer`` on a loaded retriever, the exact function the
-API route calls) or :class:`OverHttp` (POST ``/query`` on a running server). Both hand back
+:class:`InProcess` (a loaded retriever's search, in the response shape of ``index.response``
+that the API route also serves) or :class:`OverHttp` (POST ``/query`` on a running server). Both hand back
 the API's JSON shape, so :func:`score_question` cannot tell them apart -- which is what makes
 an in-process score a valid prediction of the served one.
 
@@ -38,6 +38,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from index import Retriever, SearchOptions
+from index.errors import CitedError
+from index.response import response
+
 from eval import metrics
 from eval.detection import detection_summary
 from eval.highlights import aggregate_highlights, score_highlights
@@ -65,7 +69,7 @@ METRICS = (*(f"hit@{k}" for k in HIT_KS), *(f"recall@{k}" for k in RECALL_KS), f
 PREVIEW_CHARS = 200  # of each result's text kept in the report
 
 
-class ServerError(Exception):
+class ServerError(CitedError):
     """The server in ``--url`` mode cannot be reached or did not answer 200; one line."""
 
 
@@ -78,20 +82,19 @@ class Target(Protocol):
 
 
 class InProcess:
-    """The loaded retriever, queried through ``service.answer.answer`` like the API route.
+    """A loaded retriever, answering in the API's response shape (index.response).
 
     Takes the retriever rather than settings so a test (or a notebook) can share one that is
     already loaded instead of loading the model a second time.
     """
 
-    def __init__(self, retriever: Any) -> None:
+    def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
 
     def query(self, question: str, top_k: int) -> dict[str, Any]:
-        from service.answer import answer
-        from service.schemas import QueryRequest
-
-        return answer(self.retriever, QueryRequest(question=question, top_k=top_k)).model_dump(mode="json")
+        started = time.perf_counter()
+        found = self.retriever.search(question, SearchOptions(top_k=top_k))
+        return response(question, found, (time.perf_counter() - started) * 1000)
 
     def manifest(self) -> dict[str, Any]:
         return dict(self.retriever.manifest)

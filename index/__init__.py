@@ -7,7 +7,7 @@ from index.build import build_index, open_index
 from index.chunk import ChunkSpec
 from index.config import DEFAULT_MODEL, IndexConfig
 from index.embed import Embedder
-from index.errors import CorpusError, IndexCorrupt, IndexMissing, IndexStale
+from index.errors import CitedError, CorpusError, IndexCorrupt, IndexMissing, IndexStale, ModelError
 from index.search import Answer, RankingConfig, Retriever, SearchOptions, SearchResult
 from index.types import Hit, Passage, Span
 
@@ -17,6 +17,7 @@ __all__ = [
     "SearchResult",
     "DEFAULT_MODEL",
     "ChunkSpec",
+    "CitedError",
     "CorpusError",
     "Embedder",
     "Hit",
@@ -24,6 +25,7 @@ __all__ = [
     "IndexCorrupt",
     "IndexMissing",
     "IndexStale",
+    "ModelError",
     "Passage",
     "Retriever",
     "SearchOptions",

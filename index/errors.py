@@ -1,21 +1,35 @@
-"""Domain errors of the index package. Messages name the file and say what to do."""
+"""The project's one error family. Messages name the file and say what to do.
+
+Every problem a user can fix (a bad corpus, a missing model, a broken question file, an
+unreachable server) is a :class:`CitedError`; the CLI prints it as one line and exits 1. Any
+other exception is a bug and shows as one, with its traceback. Each package defines its own
+subclasses next to the code that raises them.
+"""
 
 from __future__ import annotations
 
 
-class IndexError_(Exception):
-    """Base class; the trailing underscore avoids shadowing the built-in IndexError."""
+class CitedError(Exception):
+    """A problem the user can fix; its message is one line that says what to do."""
 
 
-class CorpusError(IndexError_):
+class UsageError(CitedError):
+    """Arguments that cannot work together, or a result that cannot be written where asked."""
+
+
+class ModelError(CitedError):
+    """The embedding model cannot be loaded offline, or does not match the index."""
+
+
+class CorpusError(CitedError):
     """The corpus folder cannot be read as a corpus (missing, empty, not UTF-8)."""
 
 
-class IndexMissing(IndexError_):
+class IndexMissing(CitedError):
     """No index has been built at the configured place yet."""
 
 
-class IndexCorrupt(IndexError_):
+class IndexCorrupt(CitedError):
     """An index on disk does not match its own manifest; it must not be served."""
 
     def __init__(self, path: object, problem: str) -> None:
@@ -27,5 +41,5 @@ class IndexCorrupt(IndexError_):
         self.problem = problem
 
 
-class IndexStale(IndexError_):
+class IndexStale(CitedError):
     """The index was built from other inputs (corpus, model, chunking) and rebuilding is off."""

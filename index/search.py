@@ -24,6 +24,7 @@ from index.components import Components, read_components
 from index.dedup import SHARED_RUN, copied_documents, shingles
 from index.diversify import mmr
 from index.embed import Embedder
+from index.errors import ModelError
 from index.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
 from index.highlight import best_sentences
 from index.store import StoredIndex
@@ -89,7 +90,7 @@ class Retriever:
 
     def __init__(self, embedder: Embedder, stored: StoredIndex, ranking: RankingConfig = RankingConfig()) -> None:
         if stored.vectors.d != embedder.info.dimension:
-            raise ValueError(
+            raise ModelError(
                 f"index vectors have dimension {stored.vectors.d}, model {embedder.info.name} gives {embedder.info.dimension}"
             )
         self.embedder = embedder

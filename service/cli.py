@@ -1,4 +1,8 @@
-"""The `cited` command: index, serve, query and eval, all driven by the one Settings object."""
+"""The `cited` command: index, serve, query and eval, all driven by the one Settings object.
+
+Problems the user can fix are :class:`index.CitedError` and print as one line with exit status 1;
+anything else is a bug and shows its traceback.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from index import CorpusError, IndexCorrupt, IndexMissing, IndexStale
+from index import CitedError, Retriever
+from index.errors import UsageError
+from service.eval_cli import Loader, add_eval_commands
 from service.settings import Settings
 
 log = logging.getLogger("cited")
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed as one line, exit status 1."""
 
 
 def _settings_flags() -> argparse.ArgumentParser:
@@ -41,7 +43,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise CliError(f"invalid settings: {problems}") from None
+        raise UsageError(f"invalid settings: {problems}") from None
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -50,7 +52,7 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_index(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     from index import Embedder, build_index, open_index
 
     config = settings.index_config()
@@ -68,22 +70,21 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     import uvicorn
 
-    from service.app import create_app, load_retriever
+    from service.app import create_app
 
     # Load (and if needed build) before binding the port, so a corrupt index stops the
     # server with a one-line message instead of a traceback from inside the lifespan.
-    retriever = load_retriever(settings, progress=True)
+    retriever = load(settings, progress=True)
     app = create_app(settings, retriever)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
     return 0
 
 
-def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     from service.answer import answer
-    from service.app import load_retriever
     from service.schemas import QueryRequest
 
     try:
@@ -91,9 +92,8 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     except ValidationError as exc:
         from service.errors import describe_error
 
-        raise CliError("; ".join(describe_error(e) for e in exc.errors())) from None
-    retriever = load_retriever(settings)
-    response = answer(retriever, request)
+        raise UsageError("; ".join(describe_error(e) for e in exc.errors())) from None
+    response = answer(load(settings), request)
     if args.json:
         print(response.model_dump_json(indent=2))
         return 0
@@ -134,33 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the API's JSON response")
     p.set_defaults(handler=cmd_query)
 
-    _add_eval(sub, settings_flags)
+    add_eval_commands(sub, settings_flags)
     return parser
 
 
-def _add_eval(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
-    try:
-        from eval.cli import add_eval_commands
-    except ImportError:  # the eval package is optional at run time
-        return
-    add_eval_commands(sub, settings_flags)
+def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
+    from service.app import load_retriever as load  # imports the model libraries: only when a command needs them
+
+    return load(settings, progress=progress)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, load: Loader = load_retriever) -> int:
+    """Run one command; ``load`` turns settings into a loaded retriever (tests pass one already loaded)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    handler: Callable[[argparse.Namespace, Settings, Loader], int] = args.handler
     try:
         settings = _settings(args)
         _configure_logging(settings)
-        return handler(args, settings)
-    except CliError as exc:
-        print(f"cited: error: {exc}", file=sys.stderr)
-        return 1
-    except (CorpusError, IndexCorrupt, IndexMissing, IndexStale) as exc:
-        print(f"cited: error: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:  # e.g. a model that cannot be loaded offline
+        return handler(args, settings, load)
+    except CitedError as exc:
         print(f"cited: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

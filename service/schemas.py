@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from index import SearchResult
-from index.types import Passage
+from index.response import response
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 50
@@ -41,17 +41,6 @@ class Citation(BaseModel):
     start: int = Field(description="Start offset, in characters, into the file decoded as UTF-8.")
     end: int = Field(description="End offset (exclusive): source_text[start:end] == text.")
     heading: str | None = Field(None, description="Section heading the passage sits under, if any.")
-
-    @classmethod
-    def of(cls, passage: Passage) -> Citation:
-        return cls(
-            doc_id=passage.doc_id,
-            title=passage.title,
-            source=passage.source,
-            start=passage.start,
-            end=passage.end,
-            heading=passage.heading,
-        )
 
 
 class Highlight(BaseModel):
@@ -87,30 +76,7 @@ class QueryResponse(BaseModel):
 
     @classmethod
     def of(cls, question: str, found: SearchResult, took_ms: float) -> QueryResponse:
-        answer = None
-        if found.answer is not None:
-            a = found.answer
-            citation = Citation.of(a.passage).model_copy(update={"start": a.span.start, "end": a.span.end})
-            answer = AnswerSentence(text=a.text, citation=citation)
-        return cls(
-            question=question,
-            answer=answer,
-            low_confidence=found.low_confidence,
-            confidence=round(found.confidence, 6) if found.hits else 0.0,
-            results=[
-                Result(
-                    rank=h.rank,
-                    score=round(h.score, 6),
-                    text=h.passage.text,
-                    citation=Citation.of(h.passage),
-                    tokens=h.passage.tokens,
-                    highlights=[Highlight(start=s.start, end=s.end) for s in h.highlights],
-                    also_in=[Citation.of(p) for p in h.also_in],
-                )
-                for h in found.hits
-            ],
-            took_ms=round(took_ms, 3),
-        )
+        return cls.model_validate(response(question, found, took_ms))
 
 
 class Health(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eval import beir_eval
-from eval.beir import BeirDoc, load_beir
+from eval.beir import BeirDoc, CollectionError, load_beir
 from eval.beir_eval import (
     METHODS,
     MethodResult,
@@ -24,10 +23,9 @@ from eval.beir_eval import (
     materialise,
     passage_depth,
     register,
-    run_beir_command,
+    run_collection,
 )
-from service.cli import CliError
-from service.settings import Settings
+from index import IndexConfig, RankingConfig
 
 CRANFIELD = Path(__file__).parent.parent / "eval" / "cranfield"
 
@@ -135,7 +133,7 @@ def test_materialise_removes_documents_no_longer_in_the_collection(tmp_path):
 
 
 def test_materialise_refuses_ids_that_differ_only_in_case(tmp_path):
-    with pytest.raises(ValueError, match="differ only in case"):
+    with pytest.raises(CollectionError, match="differ only in case"):
         materialise([BeirDoc("Doc", "", "x"), BeirDoc("doc", "", "y")], tmp_path / "corpus")
 
 
@@ -165,20 +163,18 @@ def write_tiny(folder: Path) -> Path:
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> tuple[Path, Settings]:
+def tiny(tmp_path: Path) -> tuple[Path, IndexConfig]:
     folder = write_tiny(tmp_path / "tiny")
-    return folder, Settings(corpus_dir=tmp_path / "unused", index_dir=tmp_path / "state" / "index")
+    return folder, IndexConfig(corpus_dir=tmp_path / "unused", index_dir=tmp_path / "state" / "index")
 
 
 def test_tiny_collection_end_to_end(tiny, embedder, tmp_path, capsys):
     folder, settings = tiny
     out = tmp_path / "reports"
-    args = argparse.Namespace(folder=str(folder), out=str(out), qrels="test.tsv", k=100)
-    assert run_beir_command(args, settings, embedder=embedder) == 0
-
-    printed = capsys.readouterr().out
-    assert "ndcg@10" in printed and "recall@100" in printed
-    assert all(name in printed for name in ("dense", "bm25", "hybrid"))
+    result, json_path, md_path = run_collection(folder, settings, out=out, embedder=embedder)
+    assert json_path.is_file() and md_path.is_file()
+    assert set(result.report["methods"]) == {"dense", "bm25", "hybrid"}
+    assert all({"ndcg@10", "recall@100"} <= set(m["metrics"]) for m in result.report["methods"].values())
 
     report = json.loads((out / "beir-tiny.json").read_text(encoding="utf-8"))
     md = (out / "beir-tiny.md").read_text(encoding="utf-8")
@@ -192,11 +188,11 @@ def test_tiny_collection_end_to_end(tiny, embedder, tmp_path, capsys):
     assert report["methods"]["dense"]["metrics"]["mrr@10"] == 1.0
     assert report["methods"]["bm25"]["metrics"]["mrr@10"] == 1.0
     assert report["methods"]["hybrid"]["metrics"]["mrr@10"] == 1.0
-    assert report["methods"]["hybrid"]["notes"]["fusion"] == settings.fusion
+    assert report["methods"]["hybrid"]["notes"]["fusion"] == RankingConfig().fusion
     index = report["index"]
     assert index["model"] == settings.model and index["rebuilt_this_run"] is True
     assert index["documents"] == 5 and index["documents_without_passages"] == 1 and index["passages"] >= 4
-    assert index["chunking"]["chunk_tokens"] == settings.chunk_tokens
+    assert index["chunking"]["chunk_tokens"] == settings.chunk.chunk_tokens
     assert Path(index["path"]).is_relative_to(tmp_path / "state" / "beir" / "tiny" / "index")
     assert "| dense |" in md and "| bm25 |" in md and "| hybrid |" in md and "batch" in md
     assert set(report["per_query"]["dense"]) == {"q1", "q2", "q3"}
@@ -245,18 +241,19 @@ def test_bm25_alone_needs_no_model_and_no_index(tiny):
     assert not (settings.index_dir.parent / "beir").exists()
 
 
-def test_command_errors_are_one_line_cli_errors(tiny, tmp_path):
+def test_user_errors_are_one_line_collection_errors(tiny, tmp_path):
     folder, settings = tiny
-    with pytest.raises(CliError, match="cannot load collection: .*collection folder not found"):
-        run_beir_command(argparse.Namespace(folder=str(tmp_path / "nope"), out=str(tmp_path), qrels="test.tsv", k=100), settings)
-    with pytest.raises(CliError, match="file not found"):
-        run_beir_command(argparse.Namespace(folder=str(folder), out=str(tmp_path), qrels="dev.tsv", k=100), settings)
-    with pytest.raises(CliError, match="unknown method"):
+    with pytest.raises(CollectionError, match="collection folder not found"):
+        run_collection(tmp_path / "nope", settings, out=tmp_path)
+    with pytest.raises(CollectionError, match="file not found"):
+        run_collection(folder, settings, qrels_file="dev.tsv", out=tmp_path)
+    with pytest.raises(CollectionError, match="positive"):
+        run_collection(folder, settings, k=0, out=tmp_path)
+    # wrong arguments from code are bugs, not user errors
+    with pytest.raises(ValueError, match="unknown method"):
         evaluate_beir(load_beir(folder), settings, methods=["colbert"], progress=False)
-    with pytest.raises(CliError, match="positive"):
+    with pytest.raises(ValueError, match="positive"):
         evaluate_beir(load_beir(folder), settings, k=0, progress=False)
-    with pytest.raises(CliError, match="positive"):
-        run_beir_command(argparse.Namespace(folder=str(folder), out=str(tmp_path), qrels="test.tsv", k=0), settings)
 
 
 # ---------------------------------------------------------------- Cranfield
@@ -266,10 +263,9 @@ def test_command_errors_are_one_line_cli_errors(tiny, tmp_path):
 def cranfield_report(embedder, tmp_path_factory) -> dict:
     """One full Cranfield run (about 1400 documents to chunk and embed), shared by the tests below."""
     root = tmp_path_factory.mktemp("cranfield")
-    settings = Settings(corpus_dir=root / "unused", index_dir=root / "state" / "index")
-    args = argparse.Namespace(folder=str(CRANFIELD), out=str(root / "reports"), qrels="test.tsv", k=100)
-    assert run_beir_command(args, settings, embedder=embedder) == 0
-    return json.loads((root / "reports" / "beir-cranfield.json").read_text(encoding="utf-8"))
+    config = IndexConfig(corpus_dir=root / "unused", index_dir=root / "state" / "index")
+    _, json_path, _ = run_collection(CRANFIELD, config, out=root / "reports", embedder=embedder)
+    return json.loads(json_path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ from eval.beir import load_beir
 from eval.beir_eval import prepare_index
 from eval.questions import KINDS
 from index import Hit, Passage, RankingConfig
-from service import app as service_app
 from service.cli import main
 from service.settings import Settings
 from tests.test_beir_eval import write_tiny
@@ -108,7 +107,7 @@ def test_beir_column_on_a_tiny_collection(tmp_path: Path, embedder) -> None:
     folder = write_tiny(tmp_path / "tiny")
     settings = Settings(corpus_dir=tmp_path / "unused", index_dir=tmp_path / "state" / "index")
     collection = load_beir(folder)
-    prepared = prepare_index(collection, settings, embedder, progress=False)
+    prepared = prepare_index(collection, settings.index_config(), embedder, progress=False)
     rows = ablation_rows(settings.ranking_config())
     scores = score_beir(prepared, collection, rows)
     assert set(scores) == {row.name for row in rows}
@@ -130,12 +129,11 @@ def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriev
         loads.append(settings)
         return retriever.with_ranking(settings.ranking_config())
 
-    monkeypatch.setattr(service_app, "load_retriever", shared)
     tiny = write_tiny(tmp_path / "tiny")
     common = ["--questions", str(subset), "--corpus-dir", str(SEEDS), "--index-dir", str(tmp_path / "state" / "index"), "--log-level", "warning"]
 
-    assert main(["eval", *common, "--out", str(tmp_path / "eval")]) == 0
-    assert main(["eval", "ablation", *common, "--cranfield", str(tiny), "--diversity-lambda", "0.5", "--out", str(tmp_path / "ablation")]) == 0
+    assert main(["eval", *common, "--out", str(tmp_path / "eval")], load=shared) == 0
+    assert main(["eval", "ablation", *common, "--cranfield", str(tiny), "--diversity-lambda", "0.5", "--out", str(tmp_path / "ablation")], load=shared) == 0
     assert len(loads) == 2  # one seed retriever per command, whatever the number of rows
     printed = capsys.readouterr().out
     report = json.loads((tmp_path / "eval" / "report.json").read_text(encoding="utf-8"))

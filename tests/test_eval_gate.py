@@ -11,7 +11,6 @@ import pytest
 from eval.gate import GATED, BaselineError, baseline_of, check, load_baseline, save_baseline
 from eval.report import Report
 from eval.runner import METRICS
-from service import app as service_app
 from service.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,17 +142,19 @@ def test_cited_eval_end_to_end(tmp_path: Path, seed_settings, retriever, monkeyp
     assert baseline["gated"] == {name: report["aggregates"]["overall"][name] for name in GATED}
 
     # 2. a baseline 0.05 above today's mrr@10 with --max-drop 0.02: exit 1, the metric and drop named
-    monkeypatch.setattr(service_app, "load_retriever", lambda settings, progress=False: retriever)  # skip a second model load
+    def shared(settings, progress=False):  # skip a second model load
+        return retriever
+
     raised = copy.deepcopy(baseline)
     raised["gated"]["mrr@10"] += 0.05
     (tmp_path / "raised.json").write_text(json.dumps(raised), encoding="utf-8")
-    status = main([*common, "--out", str(tmp_path / "out2"), "--baseline", str(tmp_path / "raised.json"), "--max-drop", "0.02"])
+    status = main([*common, "--out", str(tmp_path / "out2"), "--baseline", str(tmp_path / "raised.json"), "--max-drop", "0.02"], load=shared)
     printed = capsys.readouterr().out
     assert status == 1
     assert "gate failed: mrr@10 dropped 0.0500" in printed and "more than the allowed 0.0200" in printed
     assert "gate failed: hit@5" not in printed and "ndcg@10" in printed
     # ...and the unchanged baseline passes
-    assert main([*common, "--out", str(tmp_path / "out3"), "--baseline", str(tmp_path / "baseline.json")]) == 0
+    assert main([*common, "--out", str(tmp_path / "out3"), "--baseline", str(tmp_path / "baseline.json")], load=shared) == 0
     assert "gate passed" in capsys.readouterr().out
 
 

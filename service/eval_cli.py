@@ -1,12 +1,8 @@
-"""The `cited eval` command family: wiring arguments to the eval modules, nothing more.
+"""The `cited eval` commands: the entry point's wiring of settings and arguments to the eval library.
 
-This module owns the command-line surface (``cited eval``, ``cited eval compare``,
-``cited eval beir``, ``cited eval bench``, ``cited eval ablation``) and the translation of
-every user-fixable problem -- a broken question file, an unreachable server, a missing
-baseline or report -- into ``CliError``, which ``service.cli.main`` prints as one line with
-exit status 1. The work itself lives in :mod:`eval.questions`, :mod:`eval.relevance`,
-:mod:`eval.runner`, :mod:`eval.report`, :mod:`eval.gate`, :mod:`eval.beir_eval`,
-:mod:`eval.bench` and :mod:`eval.ablation`.
+eval/ is a client of the index (in-process) or of a server (over HTTP) and knows nothing of
+settings or the command line; this module turns both into its typed arguments. Problems the
+user can fix arrive as :class:`index.CitedError` and are printed by ``service.cli.main``.
 """
 
 from __future__ import annotations
@@ -17,13 +13,16 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.cli import CliError
+from index import Retriever
+from index.errors import UsageError
 from service.settings import Settings
+
+Loader = Callable[..., Retriever]  # (settings, progress=False) -> the loaded retriever
 
 __all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_eval"]
 
@@ -137,60 +136,61 @@ def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
     a.set_defaults(handler=cmd_ablation)
 
 
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_bench(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     import json
 
     from eval.bench import run_bench, table
     from eval.questions import QuestionSetError, load_questions
-    from service.app import load_retriever
 
     try:
         questions = [q.question for q in load_questions(args.questions, settings.corpus_dir)]
     except QuestionSetError as exc:
-        raise CliError(f"question set: {exc}") from None
-    report = run_bench(load_retriever(settings), questions, rounds=max(1, args.rounds))
+        raise UsageError(f"question set: {exc}") from None
+    report = run_bench(load(settings), questions, rounds=max(1, args.rounds))
     print(table(report))
     print(json.dumps(report))
     return 0
 
 
-def cmd_beir(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.beir_eval import run_beir_command
+def cmd_beir(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
+    from eval.beir_eval import format_table, run_collection
 
-    return run_beir_command(args, settings)
+    result, json_path, md_path = run_collection(
+        args.folder, settings.index_config(), settings.ranking_config(), qrels_file=args.qrels, k=args.k, out=args.out
+    )
+    print(format_table(result.report))
+    ix = result.report["index"]
+    if ix:
+        how = "built" if ix["rebuilt_this_run"] else "reused"
+        print(f"index: {ix['passages']} passages from {ix['documents']} documents, {how} ({ix['build_seconds']} s build)")
+    print(f"wrote {json_path} and {md_path}")
+    return 0
 
 
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.gate import BaselineError, check, load_baseline, save_baseline
+def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
+    from eval.gate import check, load_baseline, save_baseline
     from eval.questions import QuestionSetError, load_questions
     from eval.relevance import Corpus, gold_spans
     from eval.report import Report
-    from eval.runner import InProcess, OverHttp, ServerError, run_eval
+    from eval.runner import InProcess, OverHttp, run_eval
 
     if (args.max_drop is not None or args.allow_questions is not None) and args.baseline is None:
-        raise CliError(f"{'--max-drop' if args.max_drop is not None else '--allow-questions'} needs --baseline FILE")
-    try:  # fail before the slow part
-        baseline = load_baseline(args.baseline) if args.baseline is not None else None
-    except BaselineError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(f"{'--max-drop' if args.max_drop is not None else '--allow-questions'} needs --baseline FILE")
+    baseline = load_baseline(args.baseline) if args.baseline is not None else None  # fail before the slow part
     try:
         questions = load_questions(args.questions, settings.corpus_dir)
         spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
     except QuestionSetError as exc:
-        raise CliError(f"question set: {exc}") from None
+        raise UsageError(f"question set: {exc}") from None
 
     if args.url:
         target: Any = OverHttp(args.url)
     else:
-        from service import app as service_app  # looked up at call time, so tests can substitute it
-
-        target = InProcess(service_app.load_retriever(settings, progress=True))
+        target = InProcess(load(settings, progress=True))
     try:
         manifest = target.manifest()
         _warn_on_corpus_mismatch(manifest, settings)
         run = run_eval(questions, spans, target, args.top_k)
-    except ServerError as exc:
-        raise CliError(str(exc)) from None
     finally:
         if isinstance(target, OverHttp):
             target.close()
@@ -209,7 +209,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     try:
         json_path, md_path = report.write(args.out)
     except OSError as exc:
-        raise CliError(f"cannot write the report to {args.out}: {exc}") from None
+        raise UsageError(f"cannot write the report to {args.out}: {exc}") from None
     print(report.table())
     print(f"wrote {json_path} and {md_path}")
 
@@ -223,7 +223,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         try:
             save_baseline(args.save_baseline, report)
         except OSError as exc:
-            raise CliError(f"cannot write the baseline {args.save_baseline}: {exc}") from None
+            raise UsageError(f"cannot write the baseline {args.save_baseline}: {exc}") from None
         print(f"wrote baseline {args.save_baseline}")
     return status
 
@@ -245,7 +245,7 @@ def _question_info(path: Path, questions: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def cmd_ablation(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_ablation(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     """Rows on one loaded seed retriever and one prepared collection index; see eval.ablation."""
     from eval.ablation import MULTI_SOURCE, Ablation, ablation_rows, score_beir, score_seed
     from eval.beir import CollectionError, load_beir
@@ -258,19 +258,17 @@ def cmd_ablation(args: argparse.Namespace, settings: Settings) -> int:
         questions = load_questions(args.questions, settings.corpus_dir)
         spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
     except QuestionSetError as exc:
-        raise CliError(f"question set: {exc}") from None
+        raise UsageError(f"question set: {exc}") from None
     collection = None
     if not args.no_cranfield:
         try:
             collection = load_beir(args.cranfield)
         except CollectionError as exc:
-            raise CliError(f"cannot load collection: {exc}") from None
+            raise UsageError(f"cannot load collection: {exc}") from None
         if not collection.name:  # "." or a path ending in ".."
             collection = dataclasses.replace(collection, name=Path(args.cranfield).resolve().name)
 
-    from service import app as service_app  # looked up at call time, so tests can substitute it
-
-    retriever = service_app.load_retriever(settings, progress=True)
+    retriever = load(settings, progress=True)
     timing = {"load_seconds": _since(started)}
     seed_started = time.perf_counter()
     seed = score_seed(retriever, rows, questions, spans, args.top_k)
@@ -279,13 +277,10 @@ def cmd_ablation(args: argparse.Namespace, settings: Settings) -> int:
     if collection is not None:
         from eval.beir_eval import prepare_index
 
-        prepared = prepare_index(collection, settings, retriever.embedder)  # the seed model, loaded once
+        prepared = prepare_index(collection, settings.index_config(), retriever.embedder)  # the seed model, loaded once
         timing["beir_index_seconds"] = round(prepared.seconds, 3)
         beir_started = time.perf_counter()
-        try:
-            beir = score_beir(prepared, collection, rows)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+        beir = score_beir(prepared, collection, rows)
         timing["beir_seconds"] = _since(beir_started)
         info = {
             "name": collection.name,
@@ -309,7 +304,7 @@ def cmd_ablation(args: argparse.Namespace, settings: Settings) -> int:
     try:
         json_path, md_path = ablation.write(args.out)
     except OSError as exc:
-        raise CliError(f"cannot write the ablation to {args.out}: {exc}") from None
+        raise UsageError(f"cannot write the ablation to {args.out}: {exc}") from None
     print(ablation.table())
     print()
     print("\n".join(f"- {note}" for note in ablation.notes()))
@@ -332,12 +327,9 @@ def _warn_on_corpus_mismatch(manifest: dict[str, Any], settings: Settings) -> No
         )
 
 
-def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
-    from eval.report import Report, ReportError, compare_reports
+def cmd_compare(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
+    from eval.report import Report, compare_reports
 
-    try:
-        a, b = Report.load(args.a), Report.load(args.b)
-    except ReportError as exc:
-        raise CliError(str(exc)) from None
+    a, b = Report.load(args.a), Report.load(args.b)
     print(compare_reports(a, b, str(args.a), str(args.b)))
     return 0
