@@ -5,10 +5,10 @@ with :func:`dataclasses.replace`, so whatever the settings say about fusion, wei
 candidates or aliases, every row inherits it and differs only in the stages named:
 
 ========== ====================================================================
-dense      ``mode=dense``, passage cosine only: no sentence scoring, no feedback,
+dense      ``retrieval=dense``, passage cosine only: no sentence scoring, no feedback,
            no collapse, no MMR
-bm25       ``mode=bm25``, likewise bare
-hybrid     ``mode=hybrid``, likewise bare
+bm25       ``retrieval=bm25``, likewise bare
+hybrid     ``retrieval=hybrid``, likewise bare
 sentences  hybrid + sentence scoring (the settings' ``sentence_weight``, or 0.5
            when they switch it off)
 collapse   hybrid + sentences + ``collapse_duplicates``
@@ -104,7 +104,7 @@ class Row:
 
 # Fields describe() names in words; highlight and the confidence flag never change the order.
 _IN_WORDS = {
-    "mode", "fusion", "collapse_duplicates", "mmr_lambda", "expand_aliases", "highlight", "low_confidence_below",
+    "retrieval", "fusion", "collapse_duplicates", "mmr_lambda", "expand_aliases", "highlight", "low_confidence_below",
     "sentence_weight", "feedback_passages", "feedback_weight",
 }
 
@@ -115,12 +115,12 @@ def describe(ranking: RankingConfig) -> str:
     Any other field that differs from ``RankingConfig``'s default is appended as
     ``name=value``, so a label never hides a setting that changes the ranking.
     """
-    text = ranking.mode if ranking.mode != "bm25" else "BM25"
-    if ranking.mode == "hybrid":
+    text = ranking.retrieval if ranking.retrieval != "bm25" else "BM25"
+    if ranking.retrieval == "hybrid":
         text += f" ({ranking.fusion})"
-    if ranking.mode != "bm25" and ranking.sentence_weight > 0:
+    if ranking.retrieval != "bm25" and ranking.sentence_weight > 0:
         text += f" + sentences (w={ranking.sentence_weight:g})"
-    if ranking.mode != "bm25" and ranking.feedback_passages > 0:
+    if ranking.retrieval != "bm25" and ranking.feedback_passages > 0:
         text += f" + feedback ({ranking.feedback_passages} passages, weight {ranking.feedback_weight:g})"
     if ranking.collapse_duplicates:
         text += " + collapse"
@@ -128,10 +128,11 @@ def describe(ranking: RankingConfig) -> str:
         text += f" + diversity (MMR λ={ranking.mmr_lambda:g})"
     if ranking.expand_aliases:
         text += " + alias expansion"
+    default = RankingConfig()
     others = [
         f"{f.name}={getattr(ranking, f.name)!r}"
         for f in dataclasses.fields(ranking)
-        if f.name not in _IN_WORDS and getattr(ranking, f.name) != f.default
+        if f.name not in _IN_WORDS and getattr(ranking, f.name) != getattr(default, f.name)
     ]
     return text + (f" [{', '.join(others)}]" if others else "")
 
@@ -141,12 +142,12 @@ def ablation_rows(base: RankingConfig, mmr_lambda: float = DEFAULT_MMR_LAMBDA) -
     if not 0.0 <= mmr_lambda < 1.0:
         raise ValueError(f"mmr_lambda must be at least 0 and below 1 (1 switches MMR off), got {mmr_lambda}")
     plain = {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0}
-    sentences = {**plain, "mode": "hybrid", "sentence_weight": base.sentence_weight or SENTENCE_WEIGHT}
+    sentences = {**plain, "retrieval": "hybrid", "sentence_weight": base.sentence_weight or SENTENCE_WEIGHT}
     collapse = {**sentences, "collapse_duplicates": True}
     overrides = {
-        "dense": {**plain, "mode": "dense"},
-        "bm25": {**plain, "mode": "bm25"},
-        "hybrid": {**plain, "mode": "hybrid"},
+        "dense": {**plain, "retrieval": "dense"},
+        "bm25": {**plain, "retrieval": "bm25"},
+        "hybrid": {**plain, "retrieval": "hybrid"},
         "sentences": sentences,
         "collapse": collapse,
         "diversity": {**collapse, "mmr_lambda": mmr_lambda},

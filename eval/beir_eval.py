@@ -384,7 +384,7 @@ def _maxp(ctx: EvalContext, ranking: RankingConfig) -> MethodResult:
 
 @register("dense", "service retriever, dense only: passage cosine, MaxP per document")
 def dense_maxp(ctx: EvalContext) -> MethodResult:
-    return _maxp(ctx, RankingConfig(mode="dense", sentence_weight=0.0, feedback_passages=0, mmr_lambda=1.0))
+    return _maxp(ctx, RankingConfig(retrieval="dense", sentence_weight=0.0, feedback_passages=0, mmr_lambda=1.0))
 
 
 @register("bm25", "BM25 over whole documents (title + text; bm25s, Lucene k1=1.5 b=0.75)")
@@ -398,7 +398,7 @@ def bm25_docs(ctx: EvalContext) -> MethodResult:
 
 @register("hybrid", "service retriever, hybrid as configured (passage BM25 + dense fused, MaxP per document)")
 def hybrid_maxp(ctx: EvalContext) -> MethodResult:
-    ranking = dataclasses.replace(ctx.ranking, mode="hybrid")
+    ranking = dataclasses.replace(ctx.ranking, retrieval="hybrid")
     result = _maxp(ctx, ranking)
     fusion = {"fusion": ranking.fusion, "rrf_k": ranking.rrf_k, "dense_weight": ranking.dense_weight, "mmr_lambda": ranking.mmr_lambda}
     return dataclasses.replace(result, notes={**fusion, **result.notes})

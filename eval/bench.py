@@ -20,13 +20,13 @@ from index import RankingConfig, Retriever, SearchOptions
 
 _BARE = RankingConfig(sentence_weight=0.0, collapse_duplicates=False, highlight=False)
 CONFIGS: dict[str, RankingConfig] = {  # each stage on in turn, as in the ablation table
-    "dense": replace(_BARE, mode="dense"),
-    "bm25": replace(_BARE, mode="bm25"),
-    "hybrid": replace(_BARE, mode="hybrid"),
-    "hybrid+sentences": replace(_BARE, mode="hybrid", sentence_weight=0.5),
-    "hybrid+sentences+collapse": replace(_BARE, mode="hybrid", sentence_weight=0.5, collapse_duplicates=True),
-    "hybrid+sentences+collapse+highlight": RankingConfig(mode="hybrid", sentence_weight=0.5),
-    "+feedback": RankingConfig(mode="hybrid", sentence_weight=0.5, feedback_passages=3),
+    "dense": replace(_BARE, retrieval="dense"),
+    "bm25": replace(_BARE, retrieval="bm25"),
+    "hybrid": replace(_BARE, retrieval="hybrid"),
+    "hybrid+sentences": replace(_BARE, retrieval="hybrid", sentence_weight=0.5),
+    "hybrid+sentences+collapse": replace(_BARE, retrieval="hybrid", sentence_weight=0.5, collapse_duplicates=True),
+    "hybrid+sentences+collapse+highlight": RankingConfig(retrieval="hybrid", sentence_weight=0.5),
+    "+feedback": RankingConfig(retrieval="hybrid", sentence_weight=0.5, feedback_passages=3),
 }
 
 

@@ -5,10 +5,10 @@ This is the public API of the index package; other packages import only these na
 
 from index.build import build_index, open_index
 from index.chunk import ChunkSpec
-from index.config import DEFAULT_MODEL, IndexConfig
+from index.config import DEFAULT_MODEL, EXPERIMENTS, IndexConfig, RankingConfig
 from index.embed import Embedder
 from index.errors import CitedError, CorpusError, IndexCorrupt, IndexMissing, IndexStale, ModelError
-from index.search import Answer, RankingConfig, Retriever, SearchOptions, SearchResult
+from index.search import Answer, Retriever, SearchOptions, SearchResult
 from index.types import Hit, Passage, Span
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "RankingConfig",
     "SearchResult",
     "DEFAULT_MODEL",
+    "EXPERIMENTS",
     "ChunkSpec",
     "CitedError",
     "CorpusError",

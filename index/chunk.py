@@ -23,8 +23,8 @@ class ChunkSpec:
     embed_context: bool = False  # embed "title — heading" before the passage text (measured worse on the seeds)
 
     def __post_init__(self) -> None:
-        if self.chunk_tokens < 16:
-            raise ValueError(f"chunk_tokens must be at least 16, got {self.chunk_tokens}")
+        if not 16 <= self.chunk_tokens <= 4096:
+            raise ValueError(f"chunk_tokens must be between 16 and 4096, got {self.chunk_tokens}")
         if not 0 <= self.overlap_tokens < self.chunk_tokens:
             raise ValueError(
                 f"overlap_tokens must be in [0, chunk_tokens) = [0, {self.chunk_tokens}), got {self.overlap_tokens}"

@@ -1,13 +1,26 @@
-"""The plain configuration object the index package is driven by (it never reads the environment)."""
+"""The configuration objects the index package is driven by: each setting's one definition.
+
+The service's Settings (environment variables and flags) are generated from these fields, so a
+setting has one name, one default, one description and one validation from the environment
+down to the ranking code. The index package itself never reads the environment.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from index.chunk import ChunkSpec
+from index.fusion import RRF_K
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+Retrieval = Literal["dense", "bm25", "hybrid"]
+Fusion = Literal["rrf", "weighted"]
 
 
 @dataclass(frozen=True)
@@ -17,3 +30,27 @@ class IndexConfig:
     model: str = DEFAULT_MODEL  # a sentence-transformers model name or a local folder
     chunk: ChunkSpec = field(default_factory=ChunkSpec)
     batch_size: int = 32  # passages per embedding batch
+
+
+@validated_dataclass(frozen=True)
+class RankingConfig:
+    """How a question's candidates are ranked. Every stage is switchable so the eval can measure it."""
+
+    retrieval: Retrieval = Field("hybrid", description="Ranker: dense (embeddings), bm25 (lexical) or hybrid (both, fused).")
+    fusion: Fusion = Field("weighted", description="How hybrid fuses the two lists: reciprocal rank fusion or weighted min-max scores.")
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the dense list in fusion (BM25's weight is 1).")
+    rrf_k: int = Field(RRF_K, ge=1, le=1000, description="Rank constant of reciprocal rank fusion.")
+    candidates: int = Field(50, ge=1, le=1000, description="Passages taken from each ranker before fusion, collapse and diversification.")
+    expand_aliases: bool = Field(False, description="Let BM25 also search the other form of abbreviations the corpus defines, e.g. ETIM for East Turkestan Islamic Movement.")
+    collapse_duplicates: bool = Field(True, description="Show near-duplicate text once, listing the other sources in also_in.")
+    mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="Maximal marginal relevance trade-off; 1 keeps the ranking, lower values favour diverse results.")
+    feedback_passages: int = Field(0, ge=0, le=100, description="Dense pseudo-relevance feedback: move the question towards this many top fused passages and search again; 0 turns it off.")
+    feedback_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the feedback passages' mean vector added to the question's.")
+    sentence_weight: float = Field(0.5, ge=0.0, le=1.0, description="Share of a passage's dense score taken from its best sentence's cosine instead of the whole passage's.")
+    highlight: bool = Field(True, description="Mark the best-answering sentences of each result and return an extractive answer.")
+    low_confidence_below: float = Field(0.0, ge=-1.0, le=1.0, description="Flag low_confidence when the best passage's cosine similarity is below this.")
+
+
+# Ranking settings the eval measured no better than the default (docs/results.md). They stay
+# for experiments (``cited eval --set name=value``) but are not settings of ``cited serve``.
+EXPERIMENTS = ("fusion", "dense_weight", "rrf_k", "expand_aliases", "mmr_lambda", "feedback_passages", "feedback_weight", "low_confidence_below")

@@ -21,38 +21,20 @@ import numpy as np
 
 from index.aliases import expand
 from index.components import Components, read_components
+from index.config import RankingConfig
 from index.dedup import SHARED_RUN, copied_documents, shingles
 from index.diversify import mmr
 from index.embed import Embedder
 from index.errors import ModelError
-from index.fusion import RRF_K, reciprocal_rank_fusion, weighted_score_fusion
+from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from index.highlight import best_sentences
 from index.store import StoredIndex
 from index.ties import TIE_TOLERANCE, cut_is_settled, ranked, stable_key, top
 from index.types import Hit, Passage, Span
 
-Mode = Literal["dense", "bm25", "hybrid"]
-Fusion = Literal["rrf", "weighted"]
 ANSWER_FROM = 3  # the answer sentence is the best highlighted one among this many top results
 COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
 TIE_SLACK = 8  # rows asked of FAISS beyond the depth needed, so a tie at the cut is seen whole
-
-
-@dataclass(frozen=True)
-class RankingConfig:
-    mode: Mode = "hybrid"
-    fusion: Fusion = "weighted"
-    dense_weight: float = 1.0  # weight of the dense list in fusion; BM25's is 1
-    rrf_k: int = RRF_K
-    candidates: int = 50  # taken from each retriever before fusion
-    expand_aliases: bool = False  # BM25 also searches the other forms of abbreviations the corpus defines
-    collapse_duplicates: bool = True
-    mmr_lambda: float = 1.0  # 1 = no diversification
-    feedback_passages: int = 0  # dense pseudo-relevance feedback from this many top fused passages; 0 = off
-    feedback_weight: float = 1.0  # weight of the feedback passages' mean vector added to the question's
-    sentence_weight: float = 0.5  # dense score = (1 - w) * passage cosine + w * best sentence cosine
-    highlight: bool = True
-    low_confidence_below: float = 0.0  # best cosine under this marks the answer low-confidence
 
 
 @dataclass(frozen=True)
@@ -124,7 +106,7 @@ class Retriever:
 
     def _candidates(self, questions: Sequence[str], queries: np.ndarray, depth: int) -> list[list[_Candidate]]:
         depth = min(depth, len(self.passages))
-        mode = self.ranking.mode
+        mode = self.ranking.retrieval
         dense: list[list[tuple[int, float]]] = [[] for _ in questions]
         lexical: list[list[tuple[int, float]]] = [[] for _ in questions]
         if mode in ("dense", "hybrid") and depth > 0:
@@ -169,7 +151,7 @@ class Retriever:
         return ranked(((row, (1 - w) * c + w * float(best[row])) for row, c in cosine.items()), self.order)[:depth]
 
     def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        mode = self.ranking.mode
+        mode = self.ranking.retrieval
         if mode == "dense":
             return dense
         if mode == "bm25":

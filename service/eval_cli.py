@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index import Retriever
+from pydantic import ValidationError
+
+from index import EXPERIMENTS, RankingConfig, Retriever
 from index.errors import UsageError
 from service.settings import Settings
 
@@ -75,9 +77,36 @@ def _diversity_lambda(text: str) -> float:
     return _fraction(text, below_one=True)
 
 
-def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
+def _experiment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or name not in EXPERIMENTS:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(EXPERIMENTS)}, got {text!r}")
+    return name, value.strip()
+
+
+def _ranking(args: argparse.Namespace, settings: Settings) -> RankingConfig:
+    """The served ranking with the ``--set`` experiments on top; a bad value is a one-line error."""
+    try:
+        return settings.ranking_config(**dict(args.experiments or ()))
+    except ValidationError as exc:
+        raise UsageError("--set: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+
+
+def _report_settings(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """What a report records as its settings: the served ones plus every ranking experiment's value."""
+    return {**settings.model_dump(mode="json"), **{n: getattr(_ranking(args, settings), n) for n in EXPERIMENTS}}
+
+
+def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
     from eval.ablation import DEFAULT_MMR_LAMBDA
     from eval.runner import DEFAULT_TOP_K
+
+    flags = argparse.ArgumentParser(add_help=False, parents=[settings_flags])
+    flags.add_argument(
+        "--set", dest="experiments", type=_experiment, action="append", metavar="NAME=VALUE",
+        help=f"rank with an experimental setting the service does not serve ({', '.join(EXPERIMENTS)}); repeatable",
+    )
 
     p = sub.add_parser(
         "eval",
@@ -131,7 +160,7 @@ def add_eval_commands(sub: Any, flags: argparse.ArgumentParser) -> None:
                    help="leave out the collection column (its index takes minutes to build the first time)")
     a.add_argument("--diversity-lambda", type=_diversity_lambda, default=DEFAULT_MMR_LAMBDA, metavar="LAMBDA",
                    help=f"MMR λ of the +diversity row, 0 to below 1 (default {DEFAULT_MMR_LAMBDA}); the default row "
-                   "keeps the settings' own --mmr-lambda")
+                   "keeps the ranking's own mmr_lambda (--set mmr_lambda=…)")
     a.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for ablation.json and ablation.md (default {DEFAULT_OUT}/)")
     a.set_defaults(handler=cmd_ablation)
 
@@ -146,7 +175,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, load: Loader) -> int
         questions = [q.question for q in load_questions(args.questions, settings.corpus_dir)]
     except QuestionSetError as exc:
         raise UsageError(f"question set: {exc}") from None
-    report = run_bench(load(settings), questions, rounds=max(1, args.rounds))
+    report = run_bench(load(settings).with_ranking(_ranking(args, settings)), questions, rounds=max(1, args.rounds))
     print(table(report))
     print(json.dumps(report))
     return 0
@@ -156,7 +185,7 @@ def cmd_beir(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     from eval.beir_eval import format_table, run_collection
 
     result, json_path, md_path = run_collection(
-        args.folder, settings.index_config(), settings.ranking_config(), qrels_file=args.qrels, k=args.k, out=args.out
+        args.folder, settings.index_config(), _ranking(args, settings), qrels_file=args.qrels, k=args.k, out=args.out
     )
     print(format_table(result.report))
     ix = result.report["index"]
@@ -176,7 +205,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
 
     if (args.max_drop is not None or args.allow_questions is not None) and args.baseline is None:
         raise UsageError(f"{'--max-drop' if args.max_drop is not None else '--allow-questions'} needs --baseline FILE")
-    baseline = load_baseline(args.baseline) if args.baseline is not None else None  # fail before the slow part
+    # everything that can be refused is refused before the slow part
+    baseline = load_baseline(args.baseline) if args.baseline is not None else None
+    ranking = _ranking(args, settings)
     try:
         questions = load_questions(args.questions, settings.corpus_dir)
         spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
@@ -186,7 +217,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     if args.url:
         target: Any = OverHttp(args.url)
     else:
-        target = InProcess(load(settings, progress=True))
+        target = InProcess(load(settings, progress=True).with_ranking(ranking))
     try:
         manifest = target.manifest()
         _warn_on_corpus_mismatch(manifest, settings)
@@ -198,7 +229,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     report = Report(
         created_at=_now(),
         target=args.url or "in-process",
-        settings=settings.model_dump(mode="json"),
+        settings=_report_settings(args, settings),
         manifest=manifest,
         questions=_question_info(args.questions, questions),
         top_k=args.top_k,
@@ -253,7 +284,7 @@ def cmd_ablation(args: argparse.Namespace, settings: Settings, load: Loader) -> 
     from eval.relevance import Corpus, gold_spans
 
     started = time.perf_counter()
-    rows = ablation_rows(settings.ranking_config(), args.diversity_lambda)
+    rows = ablation_rows(_ranking(args, settings), args.diversity_lambda)
     try:  # every cheap check before the slow part
         questions = load_questions(args.questions, settings.corpus_dir)
         spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
@@ -292,7 +323,7 @@ def cmd_ablation(args: argparse.Namespace, settings: Settings, load: Loader) -> 
     timing["total_seconds"] = _since(started)
     ablation = Ablation(
         created_at=_now(),
-        settings=settings.model_dump(mode="json"),
+        settings=_report_settings(args, settings),
         rows=rows,
         questions={**_question_info(args.questions, questions), "multi_source": sum(1 for q in questions if q.kind == MULTI_SOURCE)},
         top_k=args.top_k,

@@ -36,14 +36,14 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_rows_are_overrides_that_inherit_everything_else() -> None:
-    base = Settings(fusion="rrf", dense_weight=2.0, candidates=80, expand_aliases=True, mmr_lambda=0.9).ranking_config()
+    base = Settings(candidates=80).ranking_config(fusion="rrf", dense_weight=2.0, expand_aliases=True, mmr_lambda=0.9)
     rows = {row.name: row for row in ablation_rows(base, mmr_lambda=0.6)}
     assert list(rows) == ["dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback", "default"]
     for row in rows.values():
         assert row.ranking == dataclasses.replace(base, **row.overrides)
         assert (row.ranking.fusion, row.ranking.dense_weight, row.ranking.candidates, row.ranking.expand_aliases) == ("rrf", 2.0, 80, True)
     stages = ("dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback")
-    assert [rows[n].ranking.mode for n in stages] == ["dense", "bm25", *["hybrid"] * 5]
+    assert [rows[n].ranking.retrieval for n in stages] == ["dense", "bm25", *["hybrid"] * 5]
     assert [rows[n].ranking.sentence_weight for n in stages] == [0.0, 0.0, 0.0, *[base.sentence_weight] * 4]
     assert [rows[n].ranking.collapse_duplicates for n in stages] == [False] * 4 + [True] * 3
     assert [rows[n].ranking.mmr_lambda for n in (*stages, "default")] == [1.0] * 5 + [0.6, 1.0, 0.9]
@@ -60,9 +60,9 @@ def test_rows_are_overrides_that_inherit_everything_else() -> None:
 
 
 def test_describe() -> None:
-    assert describe(RankingConfig(mode="bm25", collapse_duplicates=False)) == "BM25"
+    assert describe(RankingConfig(retrieval="bm25", collapse_duplicates=False)) == "BM25"
     assert describe(RankingConfig()) == "hybrid (weighted) + sentences (w=0.5) + collapse"
-    assert describe(RankingConfig(mode="dense", rrf_k=10, highlight=False, sentence_weight=0.0)) == "dense + collapse [rrf_k=10]"
+    assert describe(RankingConfig(retrieval="dense", rrf_k=10, highlight=False, sentence_weight=0.0)) == "dense + collapse [rrf_k=10]"
     assert describe(RankingConfig(feedback_passages=2)) == "hybrid (weighted) + sentences (w=0.5) + feedback (2 passages, weight 1) + collapse"
 
 
@@ -149,7 +149,7 @@ def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriev
     assert ranks["default"] == {r["id"]: r["first_relevant_rank"] for r in report["records"] if r["metrics"] is not None}
     assert rows["default"]["seed"]["multi_source_recall@5"] == report["aggregates"]["by_kind"]["multi-source"]["recall@5"]
     assert rows["default"]["same_as"] == "collapse" and rows["diversity"]["ranking"]["mmr_lambda"] == 0.5
-    assert rows["dense"]["overrides"] == {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0, "mode": "dense"}
+    assert rows["dense"]["overrides"] == {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0, "retrieval": "dense"}
     assert ablation["collection"]["name"] == "tiny" and rows["bm25"]["beir"]["ndcg@10"] == pytest.approx(1.0)
     assert Path(ablation["collection"]["index"]["path"]).is_relative_to(tmp_path / "state" / "beir" / "tiny")
 

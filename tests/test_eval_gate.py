@@ -117,6 +117,12 @@ def test_cli_bad_question_file_is_a_one_line_error(tmp_path: Path, capsys: pytes
     assert "--max-drop needs --baseline" in capsys.readouterr().err
     assert main(["eval", "--allow-questions", "2"]) == 1
     assert "--allow-questions needs --baseline" in capsys.readouterr().err
+    assert main(["eval", "--set", "mmr_lambda=2", "--corpus-dir", str(SEEDS), "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cited: error: --set: mmr_lambda") and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:  # a served setting is a flag of its own, not an experiment
+        main(["eval", "--set", "sentence_weight=0.2"])
+    assert exit_info.value.code == 2 and "NAME=VALUE" in capsys.readouterr().err
 
 
 def test_cited_eval_end_to_end(tmp_path: Path, seed_settings, retriever, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

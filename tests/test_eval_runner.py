@@ -226,7 +226,7 @@ def test_the_ci_gate_passes_the_same_ranking_and_fails_a_degraded_one(real_set: 
     assert check(baseline, _report(in_process_run), allow_questions=allowance).passed
     # dense passage cosine alone: what the ranking was before hybrid and sentence scoring
     questions, spans = real_set
-    bare = retriever.with_ranking(RankingConfig(mode="dense", sentence_weight=0.0, collapse_duplicates=False))
+    bare = retriever.with_ranking(RankingConfig(retrieval="dense", sentence_weight=0.0, collapse_duplicates=False))
     result = check(baseline, _report(run_eval(questions, spans, InProcess(bare))), allow_questions=allowance)
     assert not result.passed
     listed = [line for line in result.lines if line.startswith("  ") and "→" in line]

@@ -12,7 +12,7 @@ from index.ties import TIE_TOLERANCE
 from tests.conftest import assert_top_k_up_to_ties, source_text
 
 
-DENSE_ONLY = RankingConfig(mode="dense", collapse_duplicates=False, highlight=False, sentence_weight=0.0)
+DENSE_ONLY = RankingConfig(retrieval="dense", collapse_duplicates=False, highlight=False, sentence_weight=0.0)
 
 
 def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings
+from index import EXPERIMENTS, RankingConfig
+from service.settings import SERVED_RANKING, Settings, table
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -30,20 +31,22 @@ def test_overlap_must_be_smaller_than_chunk() -> None:
         Settings(chunk_tokens=64, overlap_tokens=64)
 
 
-def _readme_settings() -> dict[str, tuple[str, str]]:
-    """setting → (env variable, default) as the README's settings table states them."""
-    rows = {}
-    for line in README.splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0] in Settings.model_fields:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
+def test_readme_settings_table_is_the_generated_one() -> None:
+    assert table() in README, "README settings table is out of date: paste service.settings.table()"
 
 
-def test_readme_states_every_setting_with_its_variable_and_default() -> None:
-    documented = _readme_settings()
-    assert set(documented) == set(Settings.model_fields), "README settings table lists other settings than Settings"
-    for name, (env, default) in documented.items():
-        assert env == f"CITED_{name.upper()}", name
-        # the stated default, read back as the setting would read it from the environment, is the real default
+def test_the_table_states_each_default_as_the_environment_would_give_it() -> None:
+    rows = [line.split(" | ") for line in table().splitlines()[2:]]
+    assert [r[0].strip("| `") for r in rows] == list(Settings.model_fields)
+    for name, env, default, _ in ((r[0].strip("| `"), r[1].strip("`"), r[2].strip("`"), r[3]) for r in rows):
+        assert env == f"CITED_{name.upper()}"
         assert Settings(**{name: default}).model_dump()[name] == Settings.model_fields[name].default, name
+
+
+def test_ranking_settings_are_the_library_fields_and_experiments_stay_off_the_serve_surface() -> None:
+    for name in SERVED_RANKING:
+        assert Settings.model_fields[name].description == RankingConfig.__pydantic_fields__[name].description
+    assert not set(EXPERIMENTS) & set(Settings.model_fields)
+    assert Settings(sentence_weight=0.25).ranking_config(mmr_lambda=0.5) == RankingConfig(sentence_weight=0.25, mmr_lambda=0.5)
+    with pytest.raises(ValidationError, match="mmr_lambda"):
+        Settings(mmr_lambda=0.5)
