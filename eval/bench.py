@@ -1,4 +1,4 @@
-"""Query latency of each ranking configuration, measured side by side in one run.
+"""Query latency of each rung of the ablation's ladder (eval.ablation), measured side by side in one run.
 
 Each configuration answers the same questions in the same process on the same loaded index,
 interleaved round by round so machine noise hits all of them alike. Reported: median and p95
@@ -11,28 +11,16 @@ import platform
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import torch
 
-from index import RankingConfig, Retriever, SearchOptions
-
-_BARE = RankingConfig(sentence_weight=0.0, collapse_duplicates=False, highlight=False)
-CONFIGS: dict[str, RankingConfig] = {  # each stage on in turn, as in the ablation table
-    "dense": replace(_BARE, retrieval="dense"),
-    "bm25": replace(_BARE, retrieval="bm25"),
-    "hybrid": replace(_BARE, retrieval="hybrid"),
-    "hybrid+sentences": replace(_BARE, retrieval="hybrid", sentence_weight=0.5),
-    "hybrid+sentences+collapse": replace(_BARE, retrieval="hybrid", sentence_weight=0.5, collapse_duplicates=True),
-    "hybrid+sentences+collapse+highlight": RankingConfig(retrieval="hybrid", sentence_weight=0.5),
-    "+feedback": RankingConfig(retrieval="hybrid", sentence_weight=0.5, feedback_passages=3),
-}
-
+from eval.ablation import ablation_rows
+from index import Retriever, SearchOptions
 
 def run_bench(retriever: Retriever, questions: Sequence[str], rounds: int = 3, top_k: int = 5) -> dict[str, Any]:
-    configured = {name: retriever.with_ranking(replace(cfg, low_confidence_below=retriever.ranking.low_confidence_below)) for name, cfg in CONFIGS.items()}
-    configured["default"] = retriever
+    # the ablation's ladder, each stage on in turn, ending with the retriever's own ranking
+    configured = {row.name: retriever.with_ranking(row.ranking) for row in ablation_rows(retriever.ranking)}
     for r in configured.values():  # warm-up: first calls pay one-off allocation costs
         r.search(questions[0], SearchOptions(top_k=top_k))
     samples: dict[str, list[float]] = {name: [] for name in configured}

@@ -24,7 +24,7 @@ MAX_HIGHLIGHTS = 2
 class SentenceTable:
     """Unique sentences of the corpus and which passage holds which of them.
 
-    ``spans[i]`` is (source row, start, end) of sentence i; ``members[p]`` the sentence ids
+    ``starts[i]``, ``ends[i]`` are sentence i's offsets in its source file; ``members[p]`` the sentence ids
     of passage row p in reading order; ``vectors`` (n, d) unit vectors.
     """
 

@@ -52,7 +52,7 @@ class Result(BaseModel):
     rank: int = Field(description="1-based rank.")
     score: float = Field(
         description="Ranking score, higher is better. Its scale depends on the retrieval mode: cosine similarity "
-        "(dense), BM25 (bm25) or reciprocal-rank fusion (hybrid). Compare scores within one response only."
+        "(dense), BM25 (bm25) or fused min-max-normalised scores (hybrid, up to 2). Compare scores within one response only."
     )
     text: str = Field(description="The passage, exactly as it appears in the source file.")
     citation: Citation
