@@ -11,7 +11,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from pydantic import ValidationError
 

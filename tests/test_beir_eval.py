@@ -168,7 +168,7 @@ def tiny(tmp_path: Path) -> tuple[Path, IndexConfig]:
     return folder, IndexConfig(corpus_dir=tmp_path / "unused", index_dir=tmp_path / "state" / "index")
 
 
-def test_tiny_collection_end_to_end(tiny, embedder, tmp_path, capsys):
+def test_tiny_collection_end_to_end(tiny, embedder, tmp_path):
     folder, settings = tiny
     out = tmp_path / "reports"
     result, json_path, md_path = run_collection(folder, settings, out=out, embedder=embedder)

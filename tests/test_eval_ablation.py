@@ -122,7 +122,7 @@ def test_beir_column_on_a_tiny_collection(tmp_path: Path, embedder) -> None:
 # ---- the command -----------------------------------------------------------------------------
 
 
-def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriever, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriever, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     loads = []
 
     def shared(settings: Settings, progress: bool = False):  # the session index, ranked as the settings say

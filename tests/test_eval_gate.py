@@ -125,7 +125,7 @@ def test_cli_bad_question_file_is_a_one_line_error(tmp_path: Path, capsys: pytes
     assert exit_info.value.code == 2 and "NAME=VALUE" in capsys.readouterr().err
 
 
-def test_cited_eval_end_to_end(tmp_path: Path, seed_settings, retriever, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cited_eval_end_to_end(tmp_path: Path, seed_settings, retriever, capsys: pytest.CaptureFixture[str]) -> None:
     # A few real questions (some answerable, one not) keep this fast; the full set runs in test_eval_runner.
     lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
     subset = tmp_path / "subset.jsonl"
