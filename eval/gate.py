@@ -28,7 +28,7 @@ from typing import Any
 
 from index.errors import CitedError
 
-from eval.report import Report
+from eval.report import Report, rank_key, rank_text
 
 __all__ = ["GATED", "BaselineError", "GateResult", "baseline_of", "check", "load_baseline", "save_baseline"]
 
@@ -101,14 +101,6 @@ class GateResult:
         return "\n".join([*self.lines, *self.failures, verdict])
 
 
-def _rank_text(rank: int | None) -> str:
-    return "miss" if rank is None else str(rank)
-
-
-def _worse(rank: int | None, than: int | None) -> bool:
-    return than is not None and (rank is None or rank > than)
-
-
 def check(baseline: Mapping[str, Any], report: Report, max_drop: float = 0.0, allow_questions: int = 0) -> GateResult:
     """Compare ``report``'s overall gated aggregates with ``baseline``'s.
 
@@ -140,9 +132,9 @@ def check(baseline: Mapping[str, Any], report: Report, max_drop: float = 0.0, al
     old_ranks = baseline.get("first_relevant_rank")
     if isinstance(old_ranks, dict):
         kinds = {r["id"]: r["kind"] for r in report.records}
-        dropped = [(qid, old_ranks[qid], rank) for qid, rank in _first_ranks(report).items() if qid in old_ranks and _worse(rank, old_ranks[qid])]
+        dropped = [(qid, old_ranks[qid], rank) for qid, rank in _first_ranks(report).items() if qid in old_ranks and rank_key(rank) > rank_key(old_ranks[qid])]
         result.lines.append(f"questions ranked lower than in the baseline: {len(dropped)}")
-        result.lines += [f"  {qid} ({kinds.get(qid, '?')}): {_rank_text(a)} → {_rank_text(b)}" for qid, a, b in dropped]
+        result.lines += [f"  {qid} ({kinds.get(qid, '?')}): {rank_text(a)} → {rank_text(b)}" for qid, a, b in dropped]
     if baseline.get("top_k") not in (None, report.top_k):
         result.lines.append(f"note: baseline used top_k={baseline['top_k']}, this run {report.top_k}")
     old_sha = (baseline.get("questions") or {}).get("sha256")

@@ -97,7 +97,7 @@ class Report:
             for r in self.records
             if r["metrics"] is not None and (r["first_relevant_rank"] is None or r["first_relevant_rank"] > FAIL_K)
         ]
-        return sorted(missed, key=lambda r: (-_rank_key(r["first_relevant_rank"]), r["id"]))
+        return sorted(missed, key=lambda r: (-rank_key(r["first_relevant_rank"]), r["id"]))
 
     def _rows(self) -> list[tuple[str, Mapping[str, Any]]]:
         return [("overall", self.aggregates["overall"]), *self.aggregates["by_kind"].items()]
@@ -259,7 +259,8 @@ def _highlights_markdown(highlights: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
-def _rank_key(rank: int | None) -> float:
+def rank_key(rank: int | None) -> float:
+    """A first relevant rank as a sortable number: a miss ranks below every rank."""
     return math.inf if rank is None else rank
 
 
@@ -305,7 +306,7 @@ def _failed_markdown(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _rank_text(rank: int | None) -> str:
+def rank_text(rank: int | None) -> str:
     return "miss" if rank is None else str(rank)
 
 
@@ -337,8 +338,8 @@ def compare_reports(a: Report, b: Report, a_name: str = "A", b_name: str = "B") 
         ra, rb = old["first_relevant_rank"], record["first_relevant_rank"]
         if ra == rb:
             continue
-        line = f"  {record['id']} ({record['kind']}): {_rank_text(ra)} → {_rank_text(rb)}  {record['question']}"
-        (better if _rank_key(rb) < _rank_key(ra) else worse).append(line)
+        line = f"  {record['id']} ({record['kind']}): {rank_text(ra)} → {rank_text(rb)}  {record['question']}"
+        (better if rank_key(rb) < rank_key(ra) else worse).append(line)
     lines += ["", f"better in B ({len(better)}):", *(better or ["  none"])]
     lines += [f"worse in B ({len(worse)}):", *(worse or ["  none"])]
     return "\n".join(lines)
