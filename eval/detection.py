@@ -1,9 +1,8 @@
 """How well a signal flags unanswerable questions: precision, recall, F1, and a threshold sweep.
 
-The service returns ``confidence`` (best cosine of a returned passage) and a
-``low_confidence`` flag (``confidence < low_confidence_below``). Whether either is worth
-acting on is a detection question, so it is scored as one: **positives are the unanswerable
-questions**, a question is **flagged** by the detector, and
+The service returns ``best_cosine`` (best cosine of a returned passage). Whether a threshold on
+it is worth acting on is a detection question, so it is scored as one: **positives are the
+unanswerable questions**, a question is **flagged** by the detector, and
 
 * precision = flagged unanswerable / flagged -- None when nothing is flagged (undefined, not 0);
 * recall = flagged unanswerable / unanswerable;
@@ -12,9 +11,8 @@ questions**, a question is **flagged** by the detector, and
   ``flag_all_f1`` = 2·base_rate / (1 + base_rate), the F1 of flagging every question: the
   bars any useful detector must clear.
 
-Two detectors are scored: the flag the service served, and ``confidence < t`` for every
-``t`` in :data:`THRESHOLDS`, so ``low_confidence_below`` can be chosen from the data instead
-of guessed. Questions without the signal (a server from before it) are left out.
+``best_cosine < t`` is scored for every ``t`` in :data:`THRESHOLDS`. Questions without the
+signal (no results) are left out.
 """
 
 from __future__ import annotations
@@ -75,16 +73,13 @@ def score_detector(cases: Iterable[tuple[bool, bool]]) -> Detection:
     )
 
 
-def detection_summary(cases: Sequence[tuple[bool, float | None, bool | None]], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
-    """Both detectors over ``(is_unanswerable, confidence, low_confidence)`` per question.
+def detection_summary(cases: Sequence[tuple[bool, float | None]], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """``best_cosine < t`` as a detector over ``(is_unanswerable, best_cosine)`` per question.
 
-    ``low_confidence`` is the served flag; ``confidence_below`` holds one row per threshold,
-    and ``best_f1`` the row with the highest F1 (the lowest threshold on a tie), or None when
-    no threshold flags anything.
+    ``cosine_below`` holds one row per threshold, and ``best_f1`` the row with the highest F1
+    (the lowest threshold on a tie), or None when no threshold flags anything.
     """
-    flagged = [(positive, low) for positive, _, low in cases if isinstance(low, bool)]
-    scored = [(positive, float(c)) for positive, c, _ in cases if isinstance(c, int | float) and not isinstance(c, bool)]
-    served = score_detector(flagged)
+    scored = [(positive, float(c)) for positive, c in cases if isinstance(c, int | float) and not isinstance(c, bool)]
     sweep = [{"threshold": t, **score_detector((p, c < t) for p, c in scored).to_dict()} for t in thresholds]
     ranked = [row for row in sweep if row["f1"] is not None]
     best = max(ranked, key=lambda row: (row["f1"], -row["threshold"])) if ranked else None
@@ -95,7 +90,7 @@ def detection_summary(cases: Sequence[tuple[bool, float | None, bool | None]], t
         "answerable": len(scored) - positives,
         "base_rate": base_rate,
         "flag_all_f1": score_detector((p, True) for p, _ in scored).f1,
-        "low_confidence": {"n": served.total, **served.to_dict()},
-        "confidence_below": sweep,
+        "n": len(scored),
+        "cosine_below": sweep,
         "best_f1": best,
     }

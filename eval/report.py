@@ -120,16 +120,16 @@ class Report:
             for name, row in [("overall", highlights["overall"]), *highlights["by_kind"].items()]:
                 lines.append(f"{name:<13}{row['n']:>4}{_rate(row['answer_hit']):>12}{row[N_HIGHLIGHT]:>6}{_rate(row[HIGHLIGHT]):>17}")
         scores = self.aggregates["scores"]
-        for name, label in (("confidence", "confidence (best cosine)"), ("top_score", "top-1 score")):
+        for name, label in (("best_cosine", "best cosine"), ("top_score", "top-1 score")):
             if scores[name]["answerable"]["n"]:
                 lines.append(f"{label}: answerable {_dist(scores[name]['answerable'])}; unanswerable {_dist(scores[name]['unanswerable'])}")
         detection = scores.get("detection")
         if detection and detection["base_rate"] is not None:
-            served, best = detection["low_confidence"], detection["best_f1"]
+            best = detection["best_f1"]
             lines.append(
                 f"unanswerable detection ({detection['unanswerable']} of {detection['unanswerable'] + detection['answerable']}, "
-                f"base rate {_rate(detection['base_rate'])}): low_confidence {_detector(served)}; "
-                + (f"best confidence < {best['threshold']:.2f}: {_detector(best)}" if best else "no threshold flags anything")
+                f"base rate {_rate(detection['base_rate'])}): "
+                + (f"best: best_cosine < {best['threshold']:.2f}: {_detector(best)}" if best else "no threshold flags anything")
             )
         failed = self.failed()
         lines.append(f"failed (no relevant result in the top {FAIL_K}): {len(failed)}" + (": " + ", ".join(r["id"] for r in failed) if failed else ""))
@@ -163,25 +163,24 @@ class Report:
             lines.append(f"| {label} | {row['n']} | " + " | ".join(f"{row[m]:.4f}" for m in METRICS) + " |")
         lines += _highlights_markdown(self.aggregates.get("highlights"))
         scores = self.aggregates["scores"]
-        flagged = scores["low_confidence"]
         lines += [
             "",
             "## Score calibration",
             "",
-            "Could a threshold tell unanswerable questions from answerable ones? `confidence` is the best cosine "
+            "Could a threshold tell unanswerable questions from answerable ones? `best_cosine` is the best cosine "
             "similarity of a returned passage (comparable across questions); the top-1 `score` depends on the "
             "retrieval mode (a fused rank score in hybrid mode is not).",
             "",
-            "| | confidence: min / median / max | top-1 score: min / median / max | flagged low_confidence |",
-            "|---|---|---|---:|",
+            "| | best_cosine: min / median / max | top-1 score: min / median / max |",
+            "|---|---|---|",
             *(
-                f"| {group} | {_dist(scores['confidence'][group])} | {_dist(scores['top_score'][group])} | {flagged[group]} |"
+                f"| {group} | {_dist(scores['best_cosine'][group])} | {_dist(scores['top_score'][group])} |"
                 for group in ("answerable", "unanswerable")
             ),
             "",
-            "| unanswerable question | confidence | top-1 score |",
+            "| unanswerable question | best_cosine | top-1 score |",
             "|---|---:|---:|",
-            *(f"| {qid} | {_score(v['confidence'])} | {_score(v['top_score'])} |" for qid, v in scores["unanswerable"].items()),
+            *(f"| {qid} | {_score(v['best_cosine'])} | {_score(v['top_score'])} |" for qid, v in scores["unanswerable"].items()),
             "",
         ]
         lines += _detection_markdown(scores.get("detection"))
@@ -212,7 +211,7 @@ def _detector(row: Mapping[str, Any]) -> str:
 def _detection_markdown(detection: Mapping[str, Any] | None) -> list[str]:
     if not detection or detection["base_rate"] is None:
         return []
-    served, best = detection["low_confidence"], detection["best_f1"]
+    best = detection["best_f1"]
     total = detection["unanswerable"] + detection["answerable"]
     lines = [
         "## Detecting unanswerable questions",
@@ -224,17 +223,12 @@ def _detection_markdown(detection: Mapping[str, Any] | None) -> list[str]:
         "| detector | flagged | unanswerable flagged | precision | recall | F1 |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    if served["n"]:
+    for row in detection["cosine_below"]:
         lines.append(
-            f"| served `low_confidence` | {served['flagged']} | {served['flagged_unanswerable']} | {_rate(served['precision'])} "
-            f"| {_rate(served['recall'])} | {_rate(served['f1'])} |"
-        )
-    for row in detection["confidence_below"]:
-        lines.append(
-            f"| confidence < {row['threshold']:.2f} | {row['flagged']} | {row['flagged_unanswerable']} | {_rate(row['precision'])} "
+            f"| best_cosine < {row['threshold']:.2f} | {row['flagged']} | {row['flagged_unanswerable']} | {_rate(row['precision'])} "
             f"| {_rate(row['recall'])} | {_rate(row['f1'])} |"
         )
-    lines += ["", f"Best F1: confidence < {best['threshold']:.2f} ({_detector(best)})." if best else "No threshold flags anything.", ""]
+    lines += ["", f"Best F1: best_cosine < {best['threshold']:.2f} ({_detector(best)})." if best else "No threshold flags anything.", ""]
     return lines
 
 

@@ -26,7 +26,7 @@ scores, to see whether a score threshold could tell them apart.
 Two further families are computed here from the same responses but kept apart from the
 ranking metrics (and from the gate): whether the answer sentence and the highlights show a
 gold quote (``answer_hit``, ``highlight_hit@5``, defined in :mod:`eval.highlights`), and how
-well ``low_confidence`` and ``confidence < t`` flag the unanswerable questions (precision,
+well ``best_cosine < t`` flags the unanswerable questions (precision,
 recall, F1 and a threshold sweep, defined in :mod:`eval.detection`).
 """
 
@@ -175,8 +175,7 @@ def score_question(question: Question, per_gold: SpansPerGold, response: Mapping
         ],
         "top_score": float(results[0]["score"]) if results else None,
         # cosine of the best returned passage; unlike a fused score it is comparable across questions
-        "confidence": response.get("confidence"),
-        "low_confidence": response.get("low_confidence"),
+        "best_cosine": response.get("best_cosine"),
         "answer": _answer_record(response.get("answer")),
         "results": [
             {
@@ -232,10 +231,9 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     ``overall`` and each ``by_kind`` entry hold ``n`` (questions averaged) and every name in
     :data:`METRICS`. ``scores`` compares answerable with unanswerable questions, to see
     whether a threshold could tell them apart: the distribution (min/median/max) of the
-    top-1 result score and of the response's ``confidence`` (best cosine; absent from older
-    servers, then n=0), how many of each were flagged ``low_confidence``, each
-    unanswerable question's values, and ``detection``: precision/recall/F1 of the served flag
-    and of ``confidence < t`` as detectors of unanswerable questions
+    top-1 result score and of the response's ``best_cosine``, each unanswerable question's
+    values, and ``detection``: precision/recall/F1 of ``best_cosine < t`` as a detector of
+    unanswerable questions
     (:func:`eval.detection.detection_summary`). ``highlights`` holds ``answer_hit`` and
     ``highlight_hit@5``, overall and per kind (:func:`eval.highlights.aggregate_highlights`).
     """
@@ -261,12 +259,9 @@ def aggregate(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "by_kind": by_kind,
         "scores": {
             "top_score": distribution("top_score"),
-            "confidence": distribution("confidence"),
-            "low_confidence": {name: sum(1 for r in rs if r.get("low_confidence")) for name, rs in groups.items()},
-            UNANSWERABLE: {r["id"]: {"top_score": r["top_score"], "confidence": r.get("confidence")} for r in groups[UNANSWERABLE]},
-            "detection": detection_summary(
-                [(r["kind"] == UNANSWERABLE, r.get("confidence"), r.get("low_confidence")) for r in records]
-            ),
+            "best_cosine": distribution("best_cosine"),
+            UNANSWERABLE: {r["id"]: {"top_score": r["top_score"], "best_cosine": r.get("best_cosine")} for r in groups[UNANSWERABLE]},
+            "detection": detection_summary([(r["kind"] == UNANSWERABLE, r.get("best_cosine")) for r in records]),
         },
         "highlights": aggregate_highlights(records, KINDS),
     }

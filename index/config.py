@@ -48,9 +48,8 @@ class RankingConfig:
     feedback_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the feedback passages' mean vector added to the question's.")
     sentence_weight: float = Field(0.5, ge=0.0, le=1.0, description="Share of a passage's dense score taken from its best sentence's cosine instead of the whole passage's.")
     highlight: bool = Field(True, description="Mark the best-answering sentences of each result and return an extractive answer.")
-    low_confidence_below: float = Field(0.0, ge=-1.0, le=1.0, description="Flag low_confidence when the best passage's cosine similarity is below this.")
 
 
 # Ranking settings the eval measured no better than the default (docs/results.md). They stay
 # for experiments (``cited eval --set name=value``) but are not settings of ``cited serve``.
-EXPERIMENTS = ("fusion", "dense_weight", "rrf_k", "expand_aliases", "mmr_lambda", "feedback_passages", "feedback_weight", "low_confidence_below")
+EXPERIMENTS = ("fusion", "dense_weight", "rrf_k", "expand_aliases", "mmr_lambda", "feedback_passages", "feedback_weight")

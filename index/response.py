@@ -29,8 +29,7 @@ def response(question: str, found: SearchResult, took_ms: float) -> dict[str, An
     return {
         "question": question,
         "answer": None if answer is None else {"text": answer.text, "citation": citation(answer.passage, answer.span)},
-        "low_confidence": found.low_confidence,
-        "confidence": round(found.confidence, 6) if found.hits else 0.0,
+        "best_cosine": None if found.best_cosine is None else round(found.best_cosine, 6),
         "results": [
             {
                 "rank": h.rank,

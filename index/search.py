@@ -55,8 +55,7 @@ class Answer:
 class SearchResult:
     hits: list[Hit]
     answer: Answer | None
-    confidence: float  # best cosine between the question and a returned passage
-    low_confidence: bool
+    best_cosine: float | None  # of the question and a returned passage; None without results
 
 
 @dataclass
@@ -218,13 +217,8 @@ class Retriever:
                     highlights=tuple(highlights),
                 )
             )
-        confidence = max((float(self._vector(c.row) @ query) for c in chosen), default=float("-inf"))
-        return SearchResult(
-            hits=hits,
-            answer=best[1] if best else None,
-            confidence=confidence,
-            low_confidence=confidence < self.ranking.low_confidence_below,
-        )
+        best_cosine = max((float(self._vector(c.row) @ query) for c in chosen), default=None)
+        return SearchResult(hits=hits, answer=best[1] if best else None, best_cosine=best_cosine)
 
     def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.

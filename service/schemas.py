@@ -69,8 +69,10 @@ class AnswerSentence(BaseModel):
 class QueryResponse(BaseModel):
     question: str
     answer: AnswerSentence | None = Field(description="Best answering sentence among the top results; null when no results.")
-    low_confidence: bool = Field(description="True when even the best passage is far from the question: the corpus may not answer it.")
-    confidence: float = Field(description="Highest cosine similarity between the question and a returned passage.")
+    best_cosine: float | None = Field(
+        description="Highest cosine similarity between the question and a returned passage; null without results. "
+        "Not a probability: it does not tell unanswerable questions apart (docs/results.md)."
+    )
     results: list[Result]
     took_ms: float = Field(description="Server time spent on the query, in milliseconds.")
 

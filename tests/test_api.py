@@ -45,6 +45,12 @@ def test_question_is_trimmed_and_top_k_respected(client) -> None:
 def test_token_budget_returns_top_passages_that_fit(client) -> None:
     body = post(client, {"question": "ETIM fighters", "top_k": 10, "token_budget": 300}).json()
     assert body["results"] and sum(r["tokens"] for r in body["results"]) <= 300
+    assert 0 < body["best_cosine"] <= 1
+
+
+def test_a_budget_nothing_fits_returns_no_results_and_says_nothing_about_them(client) -> None:
+    body = post(client, {"question": "ETIM fighters", "token_budget": 5}).json()
+    assert body["results"] == [] and body["answer"] is None and body["best_cosine"] is None
 
 
 def test_health_reports_what_is_loaded(client, retriever) -> None:

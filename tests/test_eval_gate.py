@@ -34,8 +34,7 @@ def make_report(overall: dict[str, float], records: list[dict] | None = None) ->
             "by_kind": {"factoid": row},
             "scores": {
                 "top_score": {"answerable": dist, "unanswerable": dist},
-                "confidence": {"answerable": dist, "unanswerable": dist},
-                "low_confidence": {"answerable": 0, "unanswerable": 0},
+                "best_cosine": {"answerable": dist, "unanswerable": dist},
                 "unanswerable": {},
             },
         },

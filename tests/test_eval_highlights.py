@@ -107,18 +107,18 @@ def test_thresholds_are_the_written_values() -> None:
 
 def test_detection_summary_by_hand() -> None:
     cases = [
-        (True, 0.30, True),  # unanswerable, low
-        (True, 0.62, False),
-        (False, 0.25, True),  # answerable but low
-        (False, 0.70, False),
-        (False, 0.80, False),
-        (False, None, None),  # a server without the signal: left out
+        (True, 0.30),  # unanswerable, low
+        (True, 0.62),
+        (False, 0.25),  # answerable but low
+        (False, 0.70),
+        (False, 0.80),
+        (False, None),  # no results, so no cosine: left out
     ]
     summary = detection_summary(cases, thresholds=(0.2, 0.3, 0.5, 0.65, 0.75))
     assert summary["unanswerable"] == 2 and summary["answerable"] == 3 and summary["base_rate"] == pytest.approx(2 / 5)
     assert summary["flag_all_f1"] == pytest.approx(2 * 0.4 / 1.4)
-    assert summary["low_confidence"] == {"n": 5, "flagged": 2, "flagged_unanswerable": 1, "precision": 0.5, "recall": 0.5, "f1": 0.5}
-    rows = {row["threshold"]: row for row in summary["confidence_below"]}
+    assert summary["n"] == 5
+    rows = {row["threshold"]: row for row in summary["cosine_below"]}
     assert rows[0.2]["flagged"] == 0 and rows[0.2]["precision"] is None
     assert rows[0.3] == {"threshold": 0.3, "flagged": 1, "flagged_unanswerable": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0}  # 0.30 < 0.3 is false
     assert (rows[0.5]["flagged"], rows[0.5]["flagged_unanswerable"]) == (2, 1)
@@ -128,7 +128,7 @@ def test_detection_summary_by_hand() -> None:
 
 
 def test_best_f1_prefers_the_lowest_threshold_on_a_tie_and_none_when_nothing_is_flagged() -> None:
-    cases = [(True, 0.3, False), (False, 0.9, False)]
+    cases = [(True, 0.3), (False, 0.9)]
     summary = detection_summary(cases, thresholds=(0.4, 0.5, 0.95))
     assert summary["best_f1"]["threshold"] == 0.4
     assert detection_summary(cases, thresholds=(0.1,))["best_f1"] is None
@@ -142,8 +142,7 @@ def report_with(aggregates_extra: dict) -> Report:
     dist = {"n": 1, "min": 0.5, "median": 0.5, "max": 0.5}
     scores = {
         "top_score": {"answerable": dist, "unanswerable": dist},
-        "confidence": {"answerable": dist, "unanswerable": dist},
-        "low_confidence": {"answerable": 0, "unanswerable": 0},
+        "best_cosine": {"answerable": dist, "unanswerable": dist},
         "unanswerable": {},
     }
     scores |= aggregates_extra.pop("scores", {})
@@ -153,13 +152,13 @@ def report_with(aggregates_extra: dict) -> Report:
 
 def test_report_shows_highlights_and_detection() -> None:
     highlights = {"overall": {"n": 1, "answer_hit": 1.0, "n_highlight@5": 0, "highlight_hit@5": None}, "by_kind": {}}
-    detection = detection_summary([(True, 0.3, False), (False, 0.6, False)])
+    detection = detection_summary([(True, 0.3), (False, 0.6)])
     report = report_with({"highlights": highlights, "scores": {"detection": detection}})
     table, md = report.table(), report.to_markdown()
     assert "answer_hit" in table and "highlight_hit@5" in table and "unanswerable detection" in table
     assert "## Answer sentence and highlights" in md and "| **overall** | 1 | 1.0000 | 0 | – |" in md
-    assert "## Detecting unanswerable questions" in md and "| served `low_confidence` | 0 | 0 | – | 0.0000 | – |" in md
-    assert "| confidence < 0.35 | 1 | 1 | 1.0000 | 1.0000 | 1.0000 |" in md and "Best F1: confidence < 0.35" in md
+    assert "## Detecting unanswerable questions" in md and "| best_cosine < 0.30 | 0 | 0 | – | 0.0000 | – |" in md
+    assert "| best_cosine < 0.35 | 1 | 1 | 1.0000 | 1.0000 | 1.0000 |" in md and "Best F1: best_cosine < 0.35" in md
 
 
 def test_a_report_from_before_these_sections_still_renders() -> None:

@@ -65,11 +65,8 @@ QD_RESULTS = [res(r, "a.txt", 0, 10 * r, 0.5 - r / 10) for r in (1, 2, 3)]
 QB_NDCG = (1 + 1 / math.log2(7)) / (1 + 1 / math.log2(3))  # = 0.8316...
 
 
-def response(results: list[dict], confidence: float | None = None, low: bool | None = None) -> dict:
-    body = {"question": "?", "results": results, "took_ms": 1.0}
-    if confidence is not None:  # servers before the confidence signal do not send these
-        body |= {"confidence": confidence, "low_confidence": low}
-    return body
+def response(results: list[dict], best_cosine: float | None = None) -> dict:
+    return {"question": "?", "results": results, "best_cosine": best_cosine, "took_ms": 1.0}
 
 
 def test_one_relevant_quote_at_rank_3() -> None:
@@ -139,10 +136,10 @@ class FakeTarget:
 def test_aggregates_by_hand() -> None:
     target = FakeTarget(
         {
-            QA.question: response(QA_RESULTS, 0.7, False),
-            QB.question: response(QB_RESULTS, 0.6, False),
-            QC.question: response(QC_RESULTS, 0.35, True),
-            QD.question: response(QD_RESULTS, 0.3, True),
+            QA.question: response(QA_RESULTS, 0.7),
+            QB.question: response(QB_RESULTS, 0.6),
+            QC.question: response(QC_RESULTS, 0.35),
+            QD.question: response(QD_RESULTS, 0.3),
         }
     )
     spans = {"qa": QA_SPANS, "qb": QB_SPANS, "qc": (), "qd": QD_SPANS}
@@ -168,12 +165,11 @@ def test_aggregates_by_hand() -> None:
     # top-1 scores of the answerable questions: qa 0.9, qb 0.8, qd 0.4; confidences 0.7, 0.6, 0.3
     assert scores["top_score"]["answerable"] == {"n": 3, "min": 0.4, "median": 0.8, "max": 0.9}
     assert scores["top_score"]["unanswerable"] == {"n": 1, "min": 0.55, "median": 0.55, "max": 0.55}
-    assert scores["confidence"]["answerable"] == {"n": 3, "min": 0.3, "median": 0.6, "max": 0.7}
-    assert scores["low_confidence"] == {"answerable": 1, "unanswerable": 1}  # qd and qc were flagged
-    assert scores["unanswerable"] == {"qc": {"top_score": 0.55, "confidence": 0.35}}
-    # qc (unanswerable) and qd (answerable) were flagged: precision 1/2, recall 1/1
-    served = scores["detection"]["low_confidence"]
-    assert (served["flagged"], served["precision"], served["recall"]) == (2, 0.5, 1.0)
+    assert scores["best_cosine"]["answerable"] == {"n": 3, "min": 0.3, "median": 0.6, "max": 0.7}
+    assert scores["unanswerable"] == {"qc": {"top_score": 0.55, "best_cosine": 0.35}}
+    # best_cosine < 0.4 flags qc (unanswerable, 0.35) and qd (answerable, 0.3): precision 1/2, recall 1/1
+    below = {row["threshold"]: row for row in scores["detection"]["cosine_below"]}[0.4]
+    assert (below["flagged"], below["precision"], below["recall"]) == (2, 0.5, 1.0)
     assert scores["detection"]["base_rate"] == 0.25
     assert run.aggregates["highlights"]["overall"]["n"] == 0  # these answers carry no highlights
     assert run.timing["questions"] == 4
@@ -209,7 +205,7 @@ def test_the_real_set_in_process(real_set: tuple, in_process_run: EvalRun, retri
     assert 0 < overall["ndcg@10"] <= 1.0 and 0 < overall["mrr@10"] <= 1.0
     assert all(len(r["results"]) == 10 for r in in_process_run.records)
     n_unanswerable = sum(1 for q in questions if not q.answerable)
-    assert in_process_run.aggregates["scores"]["confidence"]["unanswerable"]["n"] == n_unanswerable
+    assert in_process_run.aggregates["scores"]["best_cosine"]["unanswerable"]["n"] == n_unanswerable
     report = Report("now", "in-process", {}, dict(retriever.manifest), {"path": "q", "sha256": "x", "count": len(questions)}, 10,
                     in_process_run.records, in_process_run.aggregates, in_process_run.timing)
     assert "overall" in report.table() and "| **overall** | " in report.to_markdown()
@@ -249,8 +245,8 @@ def test_the_real_set_measures_highlights_and_detection(real_set: tuple, in_proc
         assert r["answer"] is not None and r["results"][0]["highlights"]
     detection = in_process_run.aggregates["scores"]["detection"]
     assert detection["unanswerable"] == sum(1 for q in questions if not q.answerable)
-    assert detection["answerable"] == len(answerable) and detection["low_confidence"]["n"] == len(questions)
-    flagged = [row["flagged"] for row in detection["confidence_below"]]
+    assert detection["answerable"] == len(answerable) and detection["n"] == len(questions)
+    flagged = [row["flagged"] for row in detection["cosine_below"]]
     assert flagged == sorted(flagged) and len(flagged) == 13
 
 

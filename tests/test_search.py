@@ -131,8 +131,8 @@ def test_feedback_searches_again_with_the_question_moved_towards_the_top_passage
     rows = [retriever.passages.index(h.passage) for h in hits.hits]
     assert_top_k_up_to_ties(rows, [h.score for h in hits.hits], vectors @ moved, 10)
     assert set(rows) != set(np.argsort(-before)[:10].tolist())  # feedback changed which passages come back
-    # confidence stays about the question as asked, not the moved one
-    assert np.isclose(hits.confidence, max(float(before[r]) for r in rows), atol=1e-5)
+    # best_cosine stays about the question as asked, not the moved one
+    assert np.isclose(hits.best_cosine, max(float(before[r]) for r in rows), atol=1e-5)
 
 
 def test_ranks_are_consecutive_and_scores_descending(retriever) -> None:
