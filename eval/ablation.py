@@ -2,7 +2,7 @@
 
 Rows (:func:`ablation_rows`) are overrides on top of ``Settings.ranking_config()``, applied
 with :func:`dataclasses.replace`, so whatever the settings say about fusion, weights,
-candidates or aliases, every row inherits it and differs only in the stages named:
+or candidates, every row inherits it and differs only in the stages named:
 
 ========== ====================================================================
 dense      ``retrieval=dense``, passage cosine only: no sentence scoring, no feedback,
@@ -102,11 +102,8 @@ class Row:
     ranking: RankingConfig
 
 
-# Fields describe() names in words; highlight and the confidence flag never change the order.
-_IN_WORDS = {
-    "retrieval", "fusion", "collapse_duplicates", "mmr_lambda", "expand_aliases", "highlight", "low_confidence_below",
-    "sentence_weight", "feedback_passages", "feedback_weight",
-}
+# Fields describe() names in words; highlight never changes the order.
+_IN_WORDS = {"retrieval", "fusion", "collapse_duplicates", "mmr_lambda", "highlight", "sentence_weight", "feedback_passages", "feedback_weight"}
 
 
 def describe(ranking: RankingConfig) -> str:
@@ -126,8 +123,6 @@ def describe(ranking: RankingConfig) -> str:
         text += " + collapse"
     if ranking.mmr_lambda < 1.0:
         text += f" + diversity (MMR λ={ranking.mmr_lambda:g})"
-    if ranking.expand_aliases:
-        text += " + alias expansion"
     default = RankingConfig()
     others = [
         f"{f.name}={getattr(ranking, f.name)!r}"

@@ -8,11 +8,11 @@ from index.chunk import ChunkSpec
 from index.config import DEFAULT_MODEL, EXPERIMENTS, IndexConfig, RankingConfig
 from index.embed import Embedder
 from index.errors import CitedError, CorpusError, IndexCorrupt, IndexMissing, IndexStale, ModelError
-from index.search import Answer, Retriever, SearchOptions, SearchResult
+from index.search import AnswerSentence, Retriever, SearchOptions, SearchResult
 from index.types import Hit, Passage, Span
 
 __all__ = [
-    "Answer",
+    "AnswerSentence",
     "RankingConfig",
     "SearchResult",
     "DEFAULT_MODEL",

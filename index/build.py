@@ -8,8 +8,7 @@ from pathlib import Path
 
 from index.chunk import chunk_document, embedding_input
 from index.clean import clean
-from index.aliases import find_aliases
-from index.components import ALIASES, DUPLICATES, LEXICAL, SENTENCES, write_aliases, write_duplicates, write_sentences
+from index.components import DUPLICATES, LEXICAL, SENTENCES, write_duplicates, write_sentences
 from index.dedup import find_duplicates
 from index.config import IndexConfig
 from index.embed import Embedder
@@ -63,7 +62,6 @@ def _components(passages: list[Passage], texts: list[str], embedder: Embedder, c
     sentence_vectors = embedder.encode([s.text for s in sentences], batch_size=config.batch_size, progress=progress)
     return {
         LEXICAL: lexical.save,
-        ALIASES: write_aliases(find_aliases(p.text for p in passages)),
         DUPLICATES: write_duplicates(pairs),
         SENTENCES: write_sentences([s.start for s in sentences], [s.end for s in sentences], members, sentence_vectors),
     }

@@ -19,7 +19,6 @@ from index.lexical import BM25Index
 LEXICAL = "lexical"
 DUPLICATES = "duplicates"
 SENTENCES = "sentences"
-ALIASES = "aliases"
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,6 @@ class Components:
     lexical: BM25Index
     duplicates: dict[int, list[tuple[int, float]]]  # passage row → [(other row, containment)], best first
     sentences: SentenceTable
-    aliases: dict[str, list[str]]  # abbreviation ↔ long forms defined in the corpus
 
 
 def write_duplicates(pairs: list[DuplicatePair]):
@@ -55,13 +53,6 @@ def write_sentences(starts: list[int], ends: list[int], members: list[list[int]]
     return write
 
 
-def write_aliases(aliases: dict[str, list[str]]):
-    def write(folder: Path) -> None:
-        (folder / "aliases.json").write_text(json.dumps(aliases, ensure_ascii=False, indent=1), encoding="utf-8")
-
-    return write
-
-
 def read_components(build: Path) -> Components:
     duplicates: dict[int, list[tuple[int, float]]] = {}
     with open(build / DUPLICATES / "pairs.jsonl", encoding="utf-8") as fh:
@@ -76,5 +67,4 @@ def read_components(build: Path) -> Components:
     offsets, ids = arrays["member_offsets"], arrays["member_ids"]
     members = [ids[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     table = SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"])
-    aliases = json.loads((build / ALIASES / "aliases.json").read_text(encoding="utf-8"))
-    return Components(BM25Index.load(build / LEXICAL), duplicates, table, aliases)
+    return Components(BM25Index.load(build / LEXICAL), duplicates, table)

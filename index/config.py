@@ -41,7 +41,6 @@ class RankingConfig:
     dense_weight: float = Field(1.0, ge=0.0, le=10.0, description="Weight of the dense list in fusion (BM25's weight is 1).")
     rrf_k: int = Field(RRF_K, ge=1, le=1000, description="Rank constant of reciprocal rank fusion.")
     candidates: int = Field(50, ge=1, le=1000, description="Passages taken from each ranker before fusion, collapse and diversification.")
-    expand_aliases: bool = Field(False, description="Let BM25 also search the other form of abbreviations the corpus defines, e.g. ETIM for East Turkestan Islamic Movement.")
     collapse_duplicates: bool = Field(True, description="Show near-duplicate text once, listing the other sources in also_in.")
     mmr_lambda: float = Field(1.0, ge=0.0, le=1.0, description="Maximal marginal relevance trade-off; 1 keeps the ranking, lower values favour diverse results.")
     feedback_passages: int = Field(0, ge=0, le=100, description="Dense pseudo-relevance feedback: move the question towards this many top fused passages and search again; 0 turns it off.")
@@ -52,4 +51,4 @@ class RankingConfig:
 
 # Ranking settings the eval measured no better than the default (docs/results.md). They stay
 # for experiments (``cited eval --set name=value``) but are not settings of ``cited serve``.
-EXPERIMENTS = ("fusion", "dense_weight", "rrf_k", "expand_aliases", "mmr_lambda", "feedback_passages", "feedback_weight")
+EXPERIMENTS = ("fusion", "dense_weight", "rrf_k", "mmr_lambda", "feedback_passages", "feedback_weight")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import platform
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,7 @@ from index.chunk import ChunkSpec
 from index.embed import ModelInfo
 from index.tokens import COUNT_ENCODING
 
-FORMAT_VERSION = 2  # 2: lexical index, duplicate pairs and sentence table beside the vectors
-
-# Source files whose behaviour decides which passages exist: editing any of them rebuilds the index.
-_PIPELINE_MODULES = ("rules.py", "clean.py", "sentences.py", "chunk.py", "tokens.py", "lexical.py", "dedup.py", "highlight.py", "aliases.py")
+FORMAT_VERSION = 3  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component
 
 
 def package_version() -> str:
@@ -27,12 +26,33 @@ def package_version() -> str:
         return "0+unknown"
 
 
+def pipeline_modules(package: Path, root: str = "build") -> list[str]:
+    """The package's modules ``root`` imports, directly or not: derived, so a new stage is never missed."""
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        path = package / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module == package.name:  # from index import rules
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                todo += [n.split(".")[1] for n in names if n.startswith(f"{package.name}.")]
+    return sorted(seen)
+
+
+@cache
 def pipeline_fingerprint() -> str:
+    """Hash of every module the build runs: editing any of them rebuilds the index."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    for name in _PIPELINE_MODULES:
+    for name in pipeline_modules(here):
         digest.update(name.encode())
-        digest.update((here / name).read_bytes())
+        digest.update((here / f"{name}.py").read_bytes())
     return "sha256:" + digest.hexdigest()
 
 

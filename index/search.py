@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.aliases import expand
 from index.components import Components, read_components
 from index.config import RankingConfig
 from index.dedup import SHARED_RUN, copied_documents, shingles
@@ -43,7 +42,7 @@ class SearchOptions:
 
 
 @dataclass(frozen=True)
-class Answer:
+class AnswerSentence:
     """The single sentence that best answers the question, and the passage it sits in."""
 
     span: Span
@@ -54,7 +53,7 @@ class Answer:
 @dataclass(frozen=True)
 class SearchResult:
     hits: list[Hit]
-    answer: Answer | None
+    answer: AnswerSentence | None
     best_cosine: float | None  # of the question and a returned passage; None without results
 
 
@@ -69,9 +68,9 @@ class Retriever:
     """Holds the loaded model and index; read-only after construction, so threads may share it."""
 
     def __init__(self, embedder: Embedder, stored: StoredIndex, ranking: RankingConfig = RankingConfig()) -> None:
-        if stored.vectors.d != embedder.info.dimension:
+        if stored.vector_index.d != embedder.info.dimension:
             raise ModelError(
-                f"index vectors have dimension {stored.vectors.d}, model {embedder.info.name} gives {embedder.info.dimension}"
+                f"index vectors have dimension {stored.vector_index.d}, model {embedder.info.name} gives {embedder.info.dimension}"
             )
         self.embedder = embedder
         self.stored = stored
@@ -110,8 +109,6 @@ class Retriever:
         if mode in ("dense", "hybrid") and depth > 0:
             dense = self._dense(queries, depth)
         if mode in ("bm25", "hybrid") and depth > 0:
-            if self.ranking.expand_aliases:
-                questions = [expand(q, self.components.aliases) for q in questions]
             lexical = self.components.lexical.search_batch(questions, depth, key=self.order)
         fused = [self._fuse(d, b) for d, b in zip(dense, lexical, strict=True)]
         if self.ranking.feedback_passages > 0 and mode in ("dense", "hybrid") and depth > 0:
@@ -120,10 +117,10 @@ class Retriever:
         return [[_Candidate(r, s) for r, s in f] for f in fused]
 
     def _dense(self, queries: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
-        total = self.stored.vectors.ntotal
+        total = self.stored.vector_index.ntotal
         fetch = min(total, depth + TIE_SLACK)
         while True:  # FAISS cuts ties at k by arrival order: ask until every tie at the cut is in
-            scores, rows = self.stored.vectors.search(queries, fetch)
+            scores, rows = self.stored.vector_index.search(queries, fetch)
             if fetch >= total or all(cut_is_settled(s, depth) for s in scores):
                 break
             fetch = min(total, 2 * fetch)
@@ -197,7 +194,7 @@ class Retriever:
                 used += tokens
             chosen.append(candidate)
         hits: list[Hit] = []
-        best: tuple[float, Answer] | None = None
+        best: tuple[float, AnswerSentence] | None = None
         for rank, candidate in enumerate(chosen, 1):
             passage = self.passages[candidate.row]
             highlights: list[Span] = []
@@ -207,7 +204,7 @@ class Retriever:
                 if highlights and rank <= ANSWER_FROM and (best is None or cosine > best[0] + TIE_TOLERANCE):
                     top = max(highlights, key=lambda s: s.end - s.start) if len(highlights) > 1 else highlights[0]
                     text = passage.text[top.start - passage.start : top.end - passage.start]
-                    best = (cosine, Answer(span=top, text=text, passage=passage))
+                    best = (cosine, AnswerSentence(span=top, text=text, passage=passage))
             hits.append(
                 Hit(
                     rank=rank,
@@ -271,4 +268,4 @@ class Retriever:
         return {self.passages[candidate.row].source, *(self.passages[r].source for r in candidate.also_in)}
 
     def _vector(self, row: int) -> np.ndarray:
-        return self.stored.vectors.reconstruct(row)
+        return self.stored.vector_index.reconstruct(row)

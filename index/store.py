@@ -43,7 +43,7 @@ class StoredIndex:
     path: Path
     manifest: dict[str, Any]
     passages: list[Passage]
-    vectors: faiss.Index
+    vector_index: faiss.Index  # the passages' vectors, row i for passage i
 
 
 def write_index(
@@ -123,7 +123,7 @@ def read_index(index_dir: Path) -> StoredIndex:
     passages = _read_passages(build / PASSAGES)
     if vectors.ntotal != len(passages):
         raise IndexCorrupt(build, f"{vectors.ntotal} vectors but {len(passages)} passages")
-    return StoredIndex(path=build, manifest=manifest, passages=passages, vectors=vectors)
+    return StoredIndex(path=build, manifest=manifest, passages=passages, vector_index=vectors)
 
 
 def _read_manifest(build: Path) -> dict[str, Any]:

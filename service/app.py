@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Request
 
 from index import Embedder, Retriever, open_index
 from service import errors
-from service.answer import answer
+from service.query import run_query
 from service.limits import BodySizeLimit
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse
 from service.settings import Settings
@@ -60,7 +60,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     @app.post("/query", response_model=QueryResponse, responses=_ERRORS)
     def query(body: QueryRequest, retriever: RetrieverDep) -> QueryResponse:
         """Return the passages that best answer the question, each with its citation."""
-        return answer(retriever, body)
+        return run_query(retriever, body)
 
     @app.get("/health", response_model=Health)
     def health(retriever: RetrieverDep) -> Health:

@@ -83,7 +83,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, load: Loader) -> int
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
-    from service.answer import answer
+    from service.query import run_query
     from service.schemas import QueryRequest
 
     try:
@@ -92,7 +92,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int
         from service.errors import describe_error
 
         raise UsageError("; ".join(describe_error(e) for e in exc.errors())) from None
-    response = answer(load(settings), request)
+    response = run_query(load(settings), request)
     if args.json:
         print(response.model_dump_json(indent=2))
         return 0

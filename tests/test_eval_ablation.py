@@ -36,12 +36,12 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_rows_are_overrides_that_inherit_everything_else() -> None:
-    base = Settings(candidates=80).ranking_config(fusion="rrf", dense_weight=2.0, expand_aliases=True, mmr_lambda=0.9)
+    base = Settings(candidates=80).ranking_config(fusion="rrf", dense_weight=2.0, mmr_lambda=0.9)
     rows = {row.name: row for row in ablation_rows(base, mmr_lambda=0.6)}
     assert list(rows) == ["dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback", "default"]
     for row in rows.values():
         assert row.ranking == dataclasses.replace(base, **row.overrides)
-        assert (row.ranking.fusion, row.ranking.dense_weight, row.ranking.candidates, row.ranking.expand_aliases) == ("rrf", 2.0, 80, True)
+        assert (row.ranking.fusion, row.ranking.dense_weight, row.ranking.candidates) == ("rrf", 2.0, 80)
     stages = ("dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback")
     assert [rows[n].ranking.retrieval for n in stages] == ["dense", "bm25", *["hybrid"] * 5]
     assert [rows[n].ranking.sentence_weight for n in stages] == [0.0, 0.0, 0.0, *[base.sentence_weight] * 4]
@@ -50,7 +50,7 @@ def test_rows_are_overrides_that_inherit_everything_else() -> None:
     assert [rows[n].ranking.feedback_passages for n in stages] == [0] * 6 + [3]
     assert rows["default"].ranking == base and rows["default"].overrides == {}
     assert rows["diversity"].label == (
-        "hybrid (rrf) + sentences (w=0.5) + collapse + diversity (MMR λ=0.6) + alias expansion [dense_weight=2.0, candidates=80]"
+        "hybrid (rrf) + sentences (w=0.5) + collapse + diversity (MMR λ=0.6) [dense_weight=2.0, candidates=80]"
     )
     # a stage the settings switch off is still measured, at its usual value
     off = {row.name: row for row in ablation_rows(dataclasses.replace(base, sentence_weight=0.0))}

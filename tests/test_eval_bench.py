@@ -25,7 +25,7 @@ def test_every_configuration_is_timed_and_the_table_shows_the_report(retriever) 
 def test_the_dense_row_ranks_by_bare_passage_cosine(retriever) -> None:
     """The ratios are relative to plain FAISS ranking: the dense row must rank exactly so."""
     dense = retriever.with_ranking(next(row.ranking for row in ablation_rows(retriever.ranking) if row.name == "dense"))
-    vectors = retriever.stored.vectors.reconstruct_n(0, retriever.stored.vectors.ntotal)
+    vectors = retriever.stored.vector_index.reconstruct_n(0, retriever.stored.vector_index.ntotal)
     question = "Who met Mullah Omar in 2000?"
     hits = dense.search(question, SearchOptions(top_k=10)).hits
     rows = [retriever.passages.index(h.passage) for h in hits]

@@ -18,7 +18,7 @@ DENSE_ONLY = RankingConfig(retrieval="dense", collapse_duplicates=False, highlig
 def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:
     retriever = retriever.with_ranking(DENSE_ONLY)
     stored = retriever.stored
-    vectors = stored.vectors.reconstruct_n(0, stored.vectors.ntotal)
+    vectors = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal)
     for question in ["Who met Mullah Omar in 2000?", "rocket attacks on Tajikistan", "CPEC in Balochistan"]:
         query = retriever.embedder.encode([question])[0]
         hits = retriever.search(question, SearchOptions(top_k=10)).hits
@@ -28,7 +28,7 @@ def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:
 
 def _brute_force_blend(retriever, query: np.ndarray, w: float) -> np.ndarray:
     stored, table = retriever.stored, retriever.components.sentences
-    passage = stored.vectors.reconstruct_n(0, stored.vectors.ntotal) @ query
+    passage = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal) @ query
     sentence = np.array([(table.vectors[m] @ query).max() if len(m) else -1.0 for m in table.members])
     return (1 - w) * passage + w * sentence
 
@@ -84,7 +84,7 @@ class _AnotherMachine:
 )
 def test_shuffled_tied_candidates_and_float_noise_do_not_change_the_ranking(retriever, ranking: RankingConfig) -> None:
     here = retriever.with_ranking(ranking)
-    elsewhere = Retriever(retriever.embedder, dataclasses.replace(retriever.stored, vectors=_AnotherMachine(retriever.stored.vectors, 7)), ranking)
+    elsewhere = Retriever(retriever.embedder, dataclasses.replace(retriever.stored, vector_index=_AnotherMachine(retriever.stored.vector_index, 7)), ranking)
     table = elsewhere.components.sentences
     noise = np.random.default_rng(8).uniform(-1e-8, 1e-8, table.vectors.shape).astype(np.float32)
     elsewhere.components = dataclasses.replace(elsewhere.components, sentences=dataclasses.replace(table, vectors=table.vectors + noise))
@@ -117,7 +117,7 @@ def test_sentence_scoring_finds_the_passage_of_a_sentence_diluted_by_its_neighbo
 
 def test_feedback_searches_again_with_the_question_moved_towards_the_top_passages(retriever) -> None:
     stored = retriever.stored
-    vectors = stored.vectors.reconstruct_n(0, stored.vectors.ntotal)
+    vectors = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal)
     question = "Why did the US take the Uyghur group off its terrorist list?"
     query = retriever.embedder.encode([question])[0]
     before = vectors @ query

@@ -31,7 +31,7 @@ def live_build(config: IndexConfig) -> Path:
 def test_round_trip_returns_the_same_passages_and_vectors(config, built) -> None:
     again = read_index(config.index_dir)
     assert again.passages == built.passages
-    assert again.vectors.ntotal == len(built.passages) >= 3
+    assert again.vector_index.ntotal == len(built.passages) >= 3
     manifest = again.manifest
     assert manifest["model"]["dimension"] == 384 and manifest["model"]["fingerprint"].startswith("sha256:")
     assert manifest["chunking"]["chunk_tokens"] == ChunkSpec().chunk_tokens
