@@ -95,9 +95,25 @@ class Retriever:
     def search_batch(self, questions: Sequence[str], options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         if not questions:
             return []
-        queries = self.embedder.encode(questions)
-        pools = self._candidates(questions, queries, max(self.ranking.candidates, 3 * options.top_k))
-        return [self._result(pool, query, options) for pool, query in zip(pools, queries, strict=True)]
+        return self.search_encoded(questions, self.embedder.encode(questions), [options] * len(questions))
+
+    def search_encoded(self, questions: Sequence[str], queries: np.ndarray, options: Sequence[SearchOptions]) -> list[SearchResult]:
+        """Search with question vectors already computed (batched or cached by the caller).
+
+        Questions that need the same candidate depth share one FAISS call; each question's
+        ranking is the one it would get alone (up to float noise, which index.ties absorbs).
+        """
+        if not len(questions) == len(queries) == len(options):
+            raise ValueError(f"{len(questions)} questions, {len(queries)} vectors and {len(options)} options")
+        results: list[SearchResult | None] = [None] * len(questions)
+        by_depth: dict[int, list[int]] = {}
+        for i, option in enumerate(options):
+            by_depth.setdefault(max(self.ranking.candidates, 3 * option.top_k), []).append(i)
+        for depth, members in by_depth.items():
+            pools = self._candidates([questions[i] for i in members], queries[members], depth)
+            for i, pool in zip(members, pools, strict=True):
+                results[i] = self._result(pool, queries[i], options[i])
+        return results  # type: ignore[return-value]
 
     # -- stages ---------------------------------------------------------------------------------
 

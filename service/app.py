@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 
-from index import Embedder, Retriever, open_index
+from index import Embedder, Retriever, SearchOptions, open_index
+from index.response import response
 from service import errors
-from service.query import run_query
+from service.lane import InferenceLane
 from service.limits import BodySizeLimit
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse
 from service.settings import Settings
@@ -32,9 +35,14 @@ def get_retriever(request: Request) -> Retriever:
     return request.app.state.retriever
 
 
-RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
+def get_lane(request: Request) -> InferenceLane:
+    return request.app.state.lane
 
-_ERRORS = {status: {"model": ErrorBody} for status in (400, 413, 422)}
+
+RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
+LaneDep = Annotated[InferenceLane, Depends(get_lane)]
+
+_ERRORS = {status: {"model": ErrorBody} for status in (400, 413, 415, 422, 503)}
 
 
 def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI:
@@ -43,8 +51,19 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.retriever = retriever or load_retriever(settings)
+        app.state.lane = InferenceLane(
+            app.state.retriever,
+            max_batch=settings.max_batch,
+            batch_wait_ms=settings.batch_wait_ms,
+            max_queue=settings.max_queue,
+            cache_size=settings.cache_size,
+            torch_threads=settings.torch_threads,
+        ).start()
         log.info("serving %d passages from %s", len(app.state.retriever.passages), app.state.retriever.stored.path)
-        yield
+        try:
+            yield
+        finally:
+            app.state.lane.close()
 
     app = FastAPI(
         title="cited",
@@ -54,17 +73,21 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    timeout = settings.request_timeout_ms / 1000
 
-    # Plain `def` routes: FastAPI runs them in its thread pool, so model inference never
-    # blocks the event loop.
+    # Async routes: the event loop only parses, waits and writes; the model runs on the lane's
+    # thread, and /health never queues behind questions.
     @app.post("/query", response_model=QueryResponse, responses=_ERRORS)
-    def query(body: QueryRequest, retriever: RetrieverDep) -> QueryResponse:
+    async def query(body: QueryRequest, retriever: RetrieverDep, lane: LaneDep) -> Response:
         """Return the passages that best answer the question, each with its citation."""
-        return run_query(retriever, body)
+        started = time.perf_counter()
+        found = await lane.search(body.question, SearchOptions(top_k=body.top_k, token_budget=body.token_budget), timeout)
+        payload = response(body.question, found, (time.perf_counter() - started) * 1000)
+        return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
     @app.get("/health", response_model=Health)
-    def health(retriever: RetrieverDep) -> Health:
-        """Report that the index is loaded, and what it holds."""
+    async def health(retriever: RetrieverDep, lane: LaneDep) -> Health:
+        """Report that the index is loaded, what it holds, and how the inference lane is doing."""
         manifest = retriever.manifest
         return Health(
             status="ok",
@@ -73,10 +96,11 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             model=manifest["model"]["name"],
             model_fingerprint=manifest["model"]["fingerprint"],
             index_built_at=manifest["built_at"],
+            lane=lane.stats(),
         )
 
     @app.get("/documents", response_model=Documents)
-    def documents(retriever: RetrieverDep) -> Documents:
+    async def documents(retriever: RetrieverDep) -> Documents:
         """List the indexed documents with their passage counts."""
         return Documents(documents=[DocumentInfo(**d) for d in retriever.manifest["documents"]])
 

@@ -10,14 +10,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.lane import LaneError
 from service.schemas import MAX_QUESTION_CHARS, ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(status=status, message=message, details=details or []))
-    return JSONResponse(status_code=status, content=body.model_dump())
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
 def describe_error(error: dict[str, Any]) -> str:
@@ -50,6 +53,10 @@ def install(app: FastAPI) -> None:
             return error_response(415, "send the body as JSON with the header content-type: application/json")
         details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e.get("msg")} for e in errors]
         return error_response(422, "; ".join(describe_error(e) for e in errors), details)
+
+    @app.exception_handler(LaneError)
+    async def _busy(_: Request, exc: LaneError) -> JSONResponse:
+        return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

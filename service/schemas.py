@@ -81,6 +81,31 @@ class QueryResponse(BaseModel):
         return cls.model_validate(response(question, found, took_ms))
 
 
+class CacheStats(BaseModel):
+    size: int
+    capacity: int
+    hits: int
+    misses: int
+    hit_rate: float | None = Field(description="hits / (hits + misses) since start; null before the first question.")
+
+
+class LaneStats(BaseModel):
+    """The inference lane since start: how much batching happened and what was refused."""
+
+    queued: int = Field(description="Questions waiting for the model now.")
+    max_queue: int
+    max_batch: int
+    batches: int = Field(description="Forward passes run (each for one or more questions).")
+    questions: int = Field(description="Questions answered by the lane.")
+    mean_batch: float | None
+    largest_batch: int
+    encoded: int = Field(description="Questions that needed the model (the rest came from the cache).")
+    rejected: int = Field(description="Requests refused with 503 because the queue was full.")
+    timed_out: int = Field(description="Requests answered 503 because they waited longer than request_timeout_ms.")
+    torch_threads: int
+    cache: CacheStats
+
+
 class Health(BaseModel):
     status: str
     documents: int
@@ -88,6 +113,7 @@ class Health(BaseModel):
     model: str
     model_fingerprint: str
     index_built_at: str
+    lane: LaneStats
 
 
 class DocumentInfo(BaseModel):

@@ -45,6 +45,13 @@ class Settings(_RankedSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted, in bytes.")
     log_level: str = Field("info", description="Logging level: debug, info, warning or error.")
+    # The inference lane (service/lane.py); defaults from `cited eval load`, see docs/serving.md.
+    max_batch: int = Field(16, ge=1, le=256, description="Most questions encoded in one forward pass.")
+    batch_wait_ms: float = Field(0.0, ge=0.0, le=100.0, description="How long a batch that already holds two or more questions waits for more; a lone question never waits.")
+    max_queue: int = Field(256, ge=1, le=100_000, description="Questions waiting for the model beyond which a request gets 503 with Retry-After.")
+    request_timeout_ms: int = Field(10_000, ge=10, le=600_000, description="A question not answered within this gets 503 instead of a hung connection.")
+    cache_size: int = Field(4096, ge=0, le=10_000_000, description="Question vectors kept for repeated questions (LRU); 0 turns the cache off.")
+    torch_threads: int = Field(0, ge=0, le=512, description="Threads of one forward pass; 0 means one per core.")
 
     @model_validator(mode="after")
     def _valid_chunking(self) -> Settings:
