@@ -196,6 +196,7 @@ class InferenceLane:
             "encoded": c.encoded,
             "rejected": c.rejected,
             "timed_out": c.timed_out,
+            "skipped": c.skipped,
             "torch_threads": self.torch_threads,
             "cache": self.cache.stats(),
         }
@@ -252,7 +253,10 @@ class InferenceLane:
         c.questions += len(batch)
         c.largest_batch = max(c.largest_batch, len(batch))
         for job, (result, error) in zip(batch, outcome, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            try:
+                job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            except RuntimeError:  # its event loop has closed: nobody is waiting any more
+                pass
 
     def _search(self, questions: list[str], options: list[SearchOptions]) -> list[SearchResult]:
         """Cached vectors where known; one forward pass for the rest (a question asked twice in

@@ -102,6 +102,7 @@ class LaneStats(BaseModel):
     encoded: int = Field(description="Questions that needed the model (the rest came from the cache).")
     rejected: int = Field(description="Requests refused with 503 because the queue was full.")
     timed_out: int = Field(description="Requests answered 503 because they waited longer than request_timeout_ms.")
+    skipped: int = Field(description="Queued questions never computed because their request had already given up.")
     torch_threads: int
     cache: CacheStats
 

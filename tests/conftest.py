@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +37,10 @@ def retriever(seed_settings: Settings, embedder: Embedder) -> Retriever:
     return Retriever(embedder, stored)
 
 
-@pytest.fixture(scope="session")
-def live_server(seed_settings: Settings, retriever: Retriever) -> Iterator[str]:
+@contextmanager
+def serving(settings: Settings, retriever: Retriever) -> Iterator[str]:
     """A real uvicorn server on a free loopback port, in a background thread; yields its base URL."""
-    config = uvicorn.Config(create_app(seed_settings, retriever), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(create_app(settings, retriever), host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -52,6 +53,12 @@ def live_server(seed_settings: Settings, retriever: Retriever) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(seed_settings: Settings, retriever: Retriever) -> Iterator[str]:
+    with serving(seed_settings, retriever) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
