@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from index import CitedError, Retriever
 from index.errors import UsageError
+from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
 from service.settings import Settings
 
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_query)
 
     add_eval_commands(sub, settings_flags)
+    add_bench_commands(sub, settings_flags)
     return parser
 
 

@@ -1,0 +1,157 @@
+"""The `cited bench load` command: start (or target) a real server and drive it over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from index.errors import UsageError
+from service.settings import Settings
+
+DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
+DEFAULT_OUT = Path("reports")
+START_SECONDS = 600  # a first start may build the index
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not levels or any(n < 1 or n > 1024 for n in levels):
+        raise argparse.ArgumentTypeError(f"each level must be between 1 and 1024 clients, got {text!r}")
+    return levels
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
+    from eval.load import LEVELS
+
+    bench = sub.add_parser("bench", help="benchmarks (kept out of the test run)")
+    nested = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
+    p = nested.add_parser(
+        "load",
+        parents=[settings_flags],
+        help="drive a real server with 1, 4, 16 and 64 concurrent clients; write load.json and load.md",
+        description="Start `cited serve` with the given settings on a free loopback port (or use --url), measure "
+        "the bare model in this process, then ask the questions with each number of concurrent clients. "
+        "The started server runs with its question cache off, so every request pays for the model.",
+    )
+    p.add_argument("--url", default=None, help="drive this running server instead of starting one (memory is then not measured)")
+    p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set whose questions are asked (default {DEFAULT_QUESTIONS})")
+    p.add_argument("--levels", type=_levels, default=list(LEVELS), help="concurrent clients per level (default 1,4,16,64)")
+    p.add_argument("--requests", type=_positive, default=200, help="requests per level (default 200; at least the level's clients)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for load.json and load.md (default {DEFAULT_OUT}/)")
+    p.set_defaults(handler=cmd_load)
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    from eval.load import markdown, run_load, write
+    from eval.questions import QuestionSetError, load_questions
+    from index import Embedder
+
+    try:
+        questions = list(dict.fromkeys(q.question for q in load_questions(args.questions, settings.corpus_dir)))
+    except QuestionSetError as exc:
+        raise UsageError(f"question set: {exc}") from None
+    if args.url:
+        server_info: dict[str, Any] = {"started_by_bench": False}
+        url, pid = args.url.rstrip("/"), None
+        context = _nothing(url)
+    else:
+        served = settings.model_copy(update={"cache_size": 0, "host": "127.0.0.1", "port": _free_port(), "log_level": "warning"})
+        server_info = {"started_by_bench": True, **{k: getattr(served, k) for k in
+                       ("max_batch", "batch_wait_ms", "max_queue", "request_timeout_ms", "cache_size", "torch_threads")}}
+        context = _server(served)
+    with context as (url, pid):
+        embedder = Embedder(settings.model)
+        import torch
+
+        torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)  # the lane's own count
+        report = run_load(
+            url, questions, embedder, levels=args.levels, requests=args.requests,
+            rss_mb=(lambda: _rss_mb(pid)) if pid else (lambda: None), server=server_info,
+            progress=lambda level: print(f"{level.clients} clients: {level.qps} q/s, p50 {level.p50_ms} ms, "
+                                         f"p99 {level.p99_ms} ms, {level.refused} refused", file=sys.stderr),
+        )
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the load report to {args.out}: {exc}") from None
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@contextmanager
+def _nothing(url: str) -> Iterator[tuple[str, int | None]]:
+    try:
+        httpx.get(url + "/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise UsageError(f"no cited server answers at {url}/health ({exc.__class__.__name__})") from None
+    yield url, None
+
+
+@contextmanager
+def _server(settings: Settings) -> Iterator[tuple[str, int | None]]:
+    """`cited serve` in a child process, configured through the environment like any deployment."""
+    env = {**os.environ, **{f"CITED_{k.upper()}": str(v) for k, v in settings.model_dump().items()}}
+    command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            if process.poll() is not None:
+                last = (process.stderr.read() if process.stderr else "").strip().splitlines()
+                raise UsageError(f"the server did not start: {last[-1] if last else 'exit ' + str(process.returncode)}")
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise UsageError(f"the server did not answer {url}/health within {START_SECONDS} s")
+            time.sleep(0.25)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
