@@ -82,6 +82,7 @@ class Retriever:
         self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
         # Equal scores (index.ties) are ordered by document, then offset, at every stage.
         self.order = stable_key([(p.doc_id, p.start, p.end) for p in self.passages])
+        self._shingles: dict[int, frozenset[int]] = {}  # per passage row, filled as collapse meets them
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
@@ -248,7 +249,9 @@ class Retriever:
             if len(kept) >= need:
                 break
             passage = self.passages[candidate.row]
-            own = shingles(passage.text)
+            own = self._shingles.get(candidate.row)
+            if own is None:  # a dict write is atomic: threads sharing the retriever may both fill it
+                own = self._shingles[candidate.row] = shingles(passage.text)
             target = None
             partners = {r for r, _ in pairs.get(candidate.row, ())}
             for i, k in enumerate(kept):
