@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import statistics
 import time
@@ -37,6 +38,8 @@ class Level:
     p99_ms: float | None
     rss_mb_start: float | None
     rss_mb_end: float | None
+    client_cpu_ms: float  # CPU time of this (client) process per request: on one machine it competes with the server
+    server_cpu_ms: float | None  # CPU time of the server process per request
     lane: dict[str, Any] | None  # the server's /health lane counters over this level (differences)
 
 
@@ -97,9 +100,11 @@ def run_level(
     top_k: int = 5,
     timeout: float = 60.0,
     rss_mb: Callable[[], float | None] = lambda: None,
+    cpu_seconds: Callable[[], float | None] = lambda: None,
 ) -> Level:
-    before, rss_start = _lane(url), rss_mb()
+    before, rss_start, server_cpu, client_cpu = _lane(url), rss_mb(), cpu_seconds(), _own_cpu()
     latencies, outcomes, seconds = asyncio.run(_drive(url, questions, clients, requests, top_k, timeout))
+    client_cpu, server_after = _own_cpu() - client_cpu, cpu_seconds()
     ok, refused = outcomes.pop("200", 0), outcomes.pop("503", 0)
     return Level(
         clients=clients,
@@ -114,8 +119,15 @@ def run_level(
         p99_ms=percentile(latencies, 99),
         rss_mb_start=rss_start,
         rss_mb_end=rss_mb(),
+        client_cpu_ms=round(1000 * client_cpu / requests, 2),
+        server_cpu_ms=round(1000 * (server_after - server_cpu) / requests, 2) if server_cpu is not None and server_after is not None else None,
         lane=_lane_delta(before, _lane(url)),
     )
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def bare_encode(embedder: Embedder, questions: Sequence[str], rounds: int = 3, batch: int = CEILING_BATCH) -> dict[str, float]:
@@ -150,6 +162,7 @@ def run_load(
     requests: int = 200,
     top_k: int = 5,
     rss_mb: Callable[[], float | None] = lambda: None,
+    cpu_seconds: Callable[[], float | None] = lambda: None,
     server: dict[str, Any] | None = None,
     progress: Callable[[Level], None] | None = None,
 ) -> dict[str, Any]:
@@ -159,7 +172,7 @@ def run_load(
     encode = bare_encode(embedder, questions)
     rows = []
     for clients in levels:
-        level = run_level(url, questions, clients, max(requests, clients), top_k, rss_mb=rss_mb)
+        level = run_level(url, questions, clients, max(requests, clients), top_k, rss_mb=rss_mb, cpu_seconds=cpu_seconds)
         rows.append(level)
         if progress is not None:
             progress(level)
@@ -183,8 +196,6 @@ def run_load(
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -194,14 +205,16 @@ def _cell(value: Any) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     encode, ratios = report["bare_encode"], report["ratios"]
-    headers = ["clients", "requests", "ok", "503", "other errors", "q/s", "p50 ms", "p95 ms", "p99 ms", "mean batch", "server RSS MB (start → end)"]
+    headers = ["clients", "requests", "ok", "503", "other errors", "q/s", "p50 ms", "p95 ms", "p99 ms", "mean batch",
+               "server RSS MB (start → end)", "CPU ms/request: server + client"]
     rows = []
     for level in report["levels"]:
         lane = level["lane"] or {}
         rss = f"{_cell(level['rss_mb_start'])} → {_cell(level['rss_mb_end'])}"
         errors = ", ".join(f"{k}: {v}" for k, v in level["errors"].items()) or "0"
         rows.append([level["clients"], level["requests"], level["ok"], level["refused"], errors, level["qps"],
-                     level["p50_ms"], level["p95_ms"], level["p99_ms"], lane.get("mean_batch"), rss])
+                     level["p50_ms"], level["p95_ms"], level["p99_ms"], lane.get("mean_batch"), rss,
+                     f"{_cell(level['server_cpu_ms'])} + {level['client_cpu_ms']}"])
     lines = [
         "| " + " | ".join(headers) + " |",
         "|" + "---:|" * len(headers),

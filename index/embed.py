@@ -14,6 +14,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# OpenMP threads that spin while waiting turn a busy core into a 50x slower forward pass (one
+# question: 7.8 ms alone, 484 ms with one core taken by another process); sleeping costs 0.9 ms
+# on an idle machine (docs/serving.md). Read by libgomp when torch loads, so set it before.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402

@@ -89,7 +89,8 @@ def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
         torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)  # the lane's own count
         report = run_load(
             url, questions, embedder, levels=args.levels, requests=args.requests,
-            rss_mb=(lambda: _rss_mb(pid)) if pid else (lambda: None), server=server_info,
+            rss_mb=(lambda: _rss_mb(pid)) if pid else (lambda: None),
+            cpu_seconds=(lambda: _cpu_seconds(pid)) if pid else (lambda: None), server=server_info,
             progress=lambda level: print(f"{level.clients} clients: {level.qps} q/s, p50 {level.p50_ms} ms, "
                                          f"p99 {level.p99_ms} ms, {level.refused} refused", file=sys.stderr),
         )
@@ -145,6 +146,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float | None:

@@ -48,11 +48,13 @@ def test_an_unreachable_url_is_a_one_line_error(capsys: pytest.CaptureFixture) -
 
 
 def test_the_started_server_runs_the_settings_given_and_has_its_cache_off(seed_settings, retriever) -> None:
-    from service.bench_cli import _free_port, _rss_mb, _server
+    from service.bench_cli import _cpu_seconds, _free_port, _rss_mb, _server
 
     settings = seed_settings.model_copy(update={"port": _free_port(), "cache_size": 0, "max_batch": 4, "log_level": "warning"})
     with _server(settings) as (url, pid):
-        level = run_level(url, ["What is ETIM?", "Who is Chen Wenqing?"], clients=2, requests=4, rss_mb=lambda: _rss_mb(pid))
+        level = run_level(url, ["What is ETIM?", "Who is Chen Wenqing?"], clients=2, requests=4,
+                          rss_mb=lambda: _rss_mb(pid), cpu_seconds=lambda: _cpu_seconds(pid))
     assert level.ok == 4 and level.rss_mb_start > 100  # a loaded model and index, measured from /proc
+    assert level.server_cpu_ms > 0 and level.client_cpu_ms > 0
     assert level.lane["encoded"] == level.lane["questions"] == 4  # no cache: every request paid for the model
     # (two clients alternate two questions, so a batch never holds one question twice)
