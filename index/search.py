@@ -183,8 +183,8 @@ class Retriever:
         so inner products stay cosines.
         """
         moved = queries.copy()
-        for i, ranked in enumerate(fused):
-            rows = [r for r, _ in ranked[: self.ranking.feedback_passages]]
+        for i, best_first in enumerate(fused):
+            rows = [r for r, _ in best_first[: self.ranking.feedback_passages]]
             if rows:
                 centroid = np.stack([self._vector(r) for r in rows]).mean(axis=0)
                 moved[i] = queries[i] + self.ranking.feedback_weight * centroid
