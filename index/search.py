@@ -244,6 +244,7 @@ class Retriever:
         """
         kept: list[_Candidate] = []
         kept_shingles: list[frozenset[int]] = []
+        shown_in: dict[int, set[str]] = {}  # shingle -> documents of the kept results that show it
         pairs = self.components.duplicates
         for candidate in pool:
             if len(kept) >= need:
@@ -264,17 +265,21 @@ class Retriever:
                         target = i
                         break
             if target is None and own:
-                overlaps = [
-                    (len(own & s), i)
-                    for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True))
-                    if self.passages[k.row].doc_id != passage.doc_id
-                ]
-                covered = set().union(*(kept_shingles[i] for _, i in overlaps)) if overlaps else set()
-                if len(own & covered) >= COVERED * len(own):
+                # shingles already shown by kept results of other documents; counted through
+                # shown_in, so the test costs the candidate's size, not the results kept so far
+                covered = sum(1 for s in own if (docs := shown_in.get(s)) and (len(docs) > 1 or passage.doc_id not in docs))
+                if covered >= COVERED * len(own):
+                    overlaps = [
+                        (len(own & s), i)
+                        for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True))
+                        if self.passages[k.row].doc_id != passage.doc_id
+                    ]
                     target = max(overlaps)[1]
             if target is None:
                 kept.append(_Candidate(candidate.row, candidate.score))
                 kept_shingles.append(own)
+                for s in own:
+                    shown_in.setdefault(s, set()).add(passage.doc_id)
             elif self.passages[candidate.row].source not in self._sources(kept[target]):
                 kept[target].also_in.append(candidate.row)
         for k in kept:  # copies that were not retrieved still show where else the text appears
