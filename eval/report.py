@@ -294,8 +294,7 @@ def rank_text(rank: int | None) -> str:
 
 
 def compare_reports(a: Report, b: Report, a_name: str = "A", b_name: str = "B") -> str:
-    """Aggregates of two reports side by side with B − A, then the questions whose first
-    relevant rank changed (a miss counts as worse than any rank)."""
+    """Aggregates side by side with B − A, then the questions whose first relevant rank moved."""
     lines = [f"A: {a_name} ({a.created_at}, {a.target}, model {a.model}, top_k={a.top_k})",
              f"B: {b_name} ({b.created_at}, {b.target}, model {b.model}, top_k={b.top_k})"]
     differing = [k for k in sorted(set(a.settings) | set(b.settings)) if a.settings.get(k) != b.settings.get(k)]
