@@ -82,6 +82,7 @@ class Retriever:
         self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
         # Equal scores (index.ties) are ordered by document, then offset, at every stage.
         self.order = stable_key([(p.doc_id, p.start, p.end) for p in self.passages])
+        self._shingles: dict[int, frozenset[int]] = {}  # per passage row, filled as collapse meets them
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
@@ -95,9 +96,25 @@ class Retriever:
     def search_batch(self, questions: Sequence[str], options: SearchOptions = SearchOptions()) -> list[SearchResult]:
         if not questions:
             return []
-        queries = self.embedder.encode(questions)
-        pools = self._candidates(questions, queries, max(self.ranking.candidates, 3 * options.top_k))
-        return [self._result(pool, query, options) for pool, query in zip(pools, queries, strict=True)]
+        return self.search_encoded(questions, self.embedder.encode(questions), [options] * len(questions))
+
+    def search_encoded(self, questions: Sequence[str], queries: np.ndarray, options: Sequence[SearchOptions]) -> list[SearchResult]:
+        """Search with question vectors already computed (batched or cached by the caller).
+
+        Questions that need the same candidate depth share one FAISS call; each question's
+        ranking is the one it would get alone (up to float noise, which index.ties absorbs).
+        """
+        if not len(questions) == len(queries) == len(options):
+            raise ValueError(f"{len(questions)} questions, {len(queries)} vectors and {len(options)} options")
+        results: list[SearchResult | None] = [None] * len(questions)
+        by_depth: dict[int, list[int]] = {}
+        for i, option in enumerate(options):
+            by_depth.setdefault(max(self.ranking.candidates, 3 * option.top_k), []).append(i)
+        for depth, members in by_depth.items():
+            pools = self._candidates([questions[i] for i in members], queries[members], depth)
+            for i, pool in zip(members, pools, strict=True):
+                results[i] = self._result(pool, queries[i], options[i])
+        return results  # type: ignore[return-value]
 
     # -- stages ---------------------------------------------------------------------------------
 
@@ -166,8 +183,8 @@ class Retriever:
         so inner products stay cosines.
         """
         moved = queries.copy()
-        for i, ranked in enumerate(fused):
-            rows = [r for r, _ in ranked[: self.ranking.feedback_passages]]
+        for i, best_first in enumerate(fused):
+            rows = [r for r, _ in best_first[: self.ranking.feedback_passages]]
             if rows:
                 centroid = np.stack([self._vector(r) for r in rows]).mean(axis=0)
                 moved[i] = queries[i] + self.ranking.feedback_weight * centroid
@@ -227,12 +244,15 @@ class Retriever:
         """
         kept: list[_Candidate] = []
         kept_shingles: list[frozenset[int]] = []
+        shown_in: dict[int, set[str]] = {}  # shingle -> documents of the kept results that show it
         pairs = self.components.duplicates
         for candidate in pool:
             if len(kept) >= need:
                 break
             passage = self.passages[candidate.row]
-            own = shingles(passage.text)
+            own = self._shingles.get(candidate.row)
+            if own is None:  # a dict write is atomic: threads sharing the retriever may both fill it
+                own = self._shingles[candidate.row] = shingles(passage.text)
             target = None
             partners = {r for r, _ in pairs.get(candidate.row, ())}
             for i, k in enumerate(kept):
@@ -245,17 +265,21 @@ class Retriever:
                         target = i
                         break
             if target is None and own:
-                overlaps = [
-                    (len(own & s), i)
-                    for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True))
-                    if self.passages[k.row].doc_id != passage.doc_id
-                ]
-                covered = set().union(*(kept_shingles[i] for _, i in overlaps)) if overlaps else set()
-                if len(own & covered) >= COVERED * len(own):
+                # shingles already shown by kept results of other documents; counted through
+                # shown_in, so the test costs the candidate's size, not the results kept so far
+                covered = sum(1 for s in own if (docs := shown_in.get(s)) and (len(docs) > 1 or passage.doc_id not in docs))
+                if covered >= COVERED * len(own):
+                    overlaps = [
+                        (len(own & s), i)
+                        for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True))
+                        if self.passages[k.row].doc_id != passage.doc_id
+                    ]
                     target = max(overlaps)[1]
             if target is None:
                 kept.append(_Candidate(candidate.row, candidate.score))
                 kept_shingles.append(own)
+                for s in own:
+                    shown_in.setdefault(s, set()).add(passage.doc_id)
             elif self.passages[candidate.row].source not in self._sources(kept[target]):
                 kept[target].also_in.append(candidate.row)
         for k in kept:  # copies that were not retrieved still show where else the text appears
