@@ -1,14 +1,4 @@
-"""Loading a test collection stored in the BEIR folder layout.
-
-This module owns reading ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` into
-plain Python structures, and refusing collections that are internally inconsistent. It
-knows nothing about retrieval or metrics: the ``qrels`` it returns have exactly the shape
-:mod:`eval.metrics` takes.
-
-Every problem is raised as :class:`CollectionError` naming the file and, where there is
-one, the line: a benchmark that silently drops a malformed judgment produces numbers that
-look plausible and are wrong, which is worse than no numbers.
-"""
+"""Loading a test collection in the BEIR folder layout, refusing any inconsistency with file and line."""
 
 from __future__ import annotations
 
@@ -41,13 +31,8 @@ class BeirDoc:
 
 @dataclass(frozen=True)
 class BeirCollection:
-    """One collection, restricted to what a split can evaluate.
-
-    ``queries`` holds only the queries that appear in the split's qrels (in
-    ``queries.jsonl`` order): BEIR ships one ``queries.jsonl`` for all splits, and a query
-    without judgments can only be scored as a failure. A query whose judgments are all 0 is
-    kept here; :func:`eval.metrics.evaluate` is what skips it.
-    """
+    """One split's collection: ``queries`` holds only the judged ones, since BEIR ships one
+    queries.jsonl for all splits and an unjudged query could only score as a failure."""
 
     name: str
     docs: dict[str, BeirDoc]  # corpus.jsonl order, which is the row order of any index built from it
@@ -56,11 +41,7 @@ class BeirCollection:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text without line ending), decoding each line separately.
-
-    Decoding per line (rather than opening the file in text mode) is what lets an encoding
-    error report its line number.
-    """
+    """(1-based line number, text), decoded line by line so an encoding error can name its line."""
     if not path.is_file():
         raise CollectionError(path, None, "file not found")
     with path.open("rb") as f:
@@ -72,11 +53,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _jsonl(path: Path, fields: tuple[str, ...]) -> Iterator[dict[str, str]]:
-    """Records of a JSON-lines file with ``_id`` and the required string ``fields``.
-
-    A ``title`` asked for in ``fields`` may be absent (several BEIR corpora have none) and
-    reads as "". Blank lines are skipped so a trailing empty line is not an error.
-    """
+    """Records with ``_id`` and string ``fields``; a missing title reads as "" (several BEIR corpora have none)."""
     seen: dict[str, int] = {}
     for number, line in _lines(path):
         if not line.strip():
@@ -108,13 +85,8 @@ def _jsonl(path: Path, fields: tuple[str, ...]) -> Iterator[dict[str, str]]:
 def _read_qrels(
     path: Path, queries: dict[str, str], docs: dict[str, BeirDoc]
 ) -> dict[str, dict[str, int]]:
-    """Judgments from a BEIR qrels TSV: a header line, then ``query-id corpus-id score``.
-
-    Judgments naming a query or document that the collection does not contain are errors,
-    not skipped: a relevant document that is not in the corpus can never be retrieved and
-    would quietly cap recall, and an unknown query usually means the ids were renumbered.
-    Repeating a (query, doc) pair is an error because which grade wins would be arbitrary.
-    """
+    """Judgments of an unknown query or document are errors, not skipped: an unretrievable relevant
+    document would quietly cap recall, and an unknown query usually means renumbered ids."""
     qrels: dict[str, dict[str, int]] = {}
     lines = _lines(path)
     header = next(lines, None)
@@ -158,11 +130,7 @@ def _as_int(text: str) -> int | None:
 
 
 def load_beir(folder: Path, qrels_file: str = "test.tsv") -> BeirCollection:
-    """Load ``folder`` (BEIR layout) with the judgments of ``qrels/<qrels_file>``.
-
-    The collection is named after the folder. See :class:`BeirCollection` for why only
-    judged queries are kept.
-    """
+    """``folder`` with the judgments of ``qrels/<qrels_file>``, named after the folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CollectionError(folder, None, "collection folder not found")

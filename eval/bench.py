@@ -1,9 +1,4 @@
-"""Query latency of each rung of the ablation's ladder (eval.ablation), measured side by side in one run.
-
-Each configuration answers the same questions in the same process on the same loaded index,
-interleaved round by round so machine noise hits all of them alike. Reported: median and p95
-milliseconds per query and the ratio of medians to plain dense retrieval.
-"""
+"""`cited eval bench`: query latency of every row of the ladder, measured side by side in one run."""
 
 from __future__ import annotations
 
@@ -17,18 +12,18 @@ import torch
 
 from threadpoolctl import threadpool_limits
 
-from eval.ablation import ablation_rows
+from eval.ladder import ablation_rows
+from eval.tables import table as markdown_table
 from index import Retriever, SearchOptions
 
 BLAS_THREADS = 1
 
 
 def run_bench(retriever: Retriever, questions: Sequence[str], rounds: int = 3, top_k: int = 5) -> dict[str, Any]:
-    """Median and p95 ms per query of every rung, on the same questions, interleaved.
+    """Median and p95 ms per query of every row, interleaved round by round so machine noise hits all rows alike.
 
-    BLAS runs on one thread: otherwise the worker threads OpenBLAS leaves spinning after MMR's
-    matrix product take the two cores from the next configuration's model call, which then
-    measures 1.5x slower than alone (seen here: every row after diversity, 16 ms against 10).
+    BLAS runs on one thread: the worker threads OpenBLAS leaves spinning after MMR's matrix
+    product would otherwise take the cores from the next row's model call (1.5x slower).
     """
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         return _run(retriever, questions, rounds, top_k)
@@ -67,9 +62,12 @@ def _run(retriever: Retriever, questions: Sequence[str], rounds: int, top_k: int
 
 
 def table(report: dict[str, Any]) -> str:
-    width = max(len("configuration"), *(len(name) for name in report["results"]))
-    lines = [f"{'configuration':<{width}} {'median ms':>10} {'p95 ms':>8} {'× dense':>8}"]
-    for name, row in report["results"].items():
-        lines.append(f"{name:<{width}} {row['median_ms']:>10.2f} {row['p95_ms']:>8.2f} {row['ratio_to_dense']:>8.2f}")
-    lines.append(f"{report['queries']} queries per configuration over {report['passages']} passages, torch threads {report['torch_threads']}, BLAS threads {report.get('blas_threads', '?')}")
-    return "\n".join(lines)
+    rows = [
+        [name, f"{r['median_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['ratio_to_dense']:.2f}"]
+        for name, r in report["results"].items()
+    ]
+    return (
+        markdown_table(["configuration", "median ms", "p95 ms", "× dense"], rows)
+        + f"\n\n{report['queries']} queries per configuration over {report['passages']} passages, "
+        f"torch threads {report['torch_threads']}, BLAS threads {report['blas_threads']}"
+    )

@@ -1,19 +1,4 @@
-"""How well a signal flags unanswerable questions: precision, recall, F1, and a threshold sweep.
-
-The service returns ``best_cosine`` (best cosine of a returned passage). Whether a threshold on
-it is worth acting on is a detection question, so it is scored as one: **positives are the
-unanswerable questions**, a question is **flagged** by the detector, and
-
-* precision = flagged unanswerable / flagged -- None when nothing is flagged (undefined, not 0);
-* recall = flagged unanswerable / unanswerable;
-* F1 = their harmonic mean -- None while precision is undefined, 0 when both are 0;
-* ``base_rate`` = unanswerable / all: the precision of flagging at random, and
-  ``flag_all_f1`` = 2·base_rate / (1 + base_rate), the F1 of flagging every question: the
-  bars any useful detector must clear.
-
-``best_cosine < t`` is scored for every ``t`` in :data:`THRESHOLDS`. Questions without the
-signal (no results) are left out.
-"""
+"""How well ``best_cosine < t`` flags the unanswerable questions: precision, recall, F1 over a threshold sweep."""
 
 from __future__ import annotations
 
@@ -74,11 +59,7 @@ def score_detector(cases: Iterable[tuple[bool, bool]]) -> Detection:
 
 
 def detection_summary(cases: Sequence[tuple[bool, float | None]], thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
-    """``best_cosine < t`` as a detector over ``(is_unanswerable, best_cosine)`` per question.
-
-    ``cosine_below`` holds one row per threshold, and ``best_f1`` the row with the highest F1
-    (the lowest threshold on a tie), or None when no threshold flags anything.
-    """
+    """One row per threshold, the best F1 (lowest threshold on a tie), and the bars a useful detector must clear."""
     scored = [(positive, float(c)) for positive, c in cases if isinstance(c, int | float) and not isinstance(c, bool)]
     sweep = [{"threshold": t, **score_detector((p, c < t) for p, c in scored).to_dict()} for t in thresholds]
     ranked = [row for row in sweep if row["f1"] is not None]

@@ -1,21 +1,4 @@
-"""The regression gate: compare a run's headline numbers with a committed baseline.
-
-This module owns which aggregates are gated (:data:`GATED`), the baseline file format and
-the pass/fail rule: a gated metric fails when it is more than the allowed drop below its
-baseline value. Improvements never fail the gate (raise the baseline deliberately with
-``--save-baseline`` when they are real). Only overall numbers are gated: a per-kind value
-averages over 10-30 questions, where one question moves it by several points, so gating it
-would make the gate flaky rather than strict.
-
-The allowed drop can be stated in questions: every gated metric is a mean of per-question
-scores between 0 and 1, so N questions can move it by at most N / answerable. A tolerance of
-one or two questions absorbs a near-tie that breaks the other way on another CPU (one question
-moving one rank), while a real regression moves many questions and still fails. The baseline
-keeps each question's first relevant rank, so the gate lists the questions that dropped.
-
-The baseline holds full-precision values: rounding them would let a run identical to the
-baseline fail a zero-tolerance gate by the rounding error.
-"""
+"""The regression gate: a run's overall headline numbers against a committed baseline."""
 
 from __future__ import annotations
 
@@ -32,7 +15,7 @@ from eval.report import Report, rank_key, rank_text
 
 __all__ = ["GATED", "BaselineError", "GateResult", "baseline_of", "check", "load_baseline", "save_baseline"]
 
-GATED = ("hit@5", "mrr@10", "ndcg@10")
+GATED = ("hit@5", "mrr@10", "ndcg@10")  # overall only: a per-kind mean moves several points per question
 # Float noise allowed on top of max_drop, far below any real change (one question of 72
 # moves a mean by ~0.014).
 TOLERANCE = 1e-9
@@ -48,7 +31,7 @@ def _first_ranks(report: Report) -> dict[str, int | None]:
 
 
 def baseline_of(report: Report) -> dict[str, Any]:
-    """The gated overall aggregates of ``report``, with what produced them and when."""
+    """Full-precision values: rounded ones would let a run identical to the baseline fail a zero-tolerance gate."""
     return {
         "date": datetime.now(UTC).date().isoformat(),
         "gated": {name: report.aggregates["overall"][name] for name in GATED},
@@ -102,12 +85,9 @@ class GateResult:
 
 
 def check(baseline: Mapping[str, Any], report: Report, max_drop: float = 0.0, allow_questions: int = 0) -> GateResult:
-    """Compare ``report``'s overall gated aggregates with ``baseline``'s.
+    """A metric fails when it drops more than ``max_drop`` or ``allow_questions`` / answerable, whichever is larger.
 
-    A metric fails when ``baseline - current`` exceeds the allowed drop: the larger of
-    ``max_drop`` and ``allow_questions`` / answerable questions (plus :data:`TOLERANCE`).
-    Differences in top_k or question file are reported as notes: they make the comparison
-    questionable, but deciding that is the caller's job, not a reason to crash.
+    A different top_k or question file is a note, not a crash: whether it matters is the caller's call.
     """
     if max_drop < 0:
         raise ValueError(f"max_drop must be >= 0, got {max_drop}")

@@ -1,24 +1,4 @@
-"""Whether the sentences the service marks hold the answer: ``answer_hit`` and ``highlight_hit@5``.
-
-The ranking metrics ask whether a relevant *passage* comes back. A reader looks first at the
-response's ``answer`` sentence and at each result's highlighted sentences, so these two
-numbers ask whether *those* show a gold quote. Both use the relevance rule of
-:mod:`eval.relevance` -- the marked text overlaps at least half of a gold quote's characters,
-in any file where the quote occurs -- so "shows the quote" means the same as for passages.
-
-* ``answer_hit`` (per answerable question, 0 or 1): the top-level ``answer`` sentence covers
-  some gold quote of the question; no answer is a miss. Averaged over every answerable
-  question, so it is bounded by retrieval (the answer is picked among the top 3 results).
-* ``highlight_hit@5`` (per answerable question, a share): among the top :data:`HIGHLIGHT_K`
-  results whose *own* passage covers a gold quote, the share whose highlighted sentences,
-  counted together, cover one of the gold quotes that passage covers. Averaged over the
-  questions that have at least one such result (its ``n`` says how many), so it measures the
-  highlighter, not the ranking. A result relevant only through an ``also_in`` copy is left
-  out: its highlights point into its own file, where the quote is not.
-
-A response without any highlight (highlighting switched off, or a server from before
-highlights) is not measured: the question's record holds None and the averages skip it.
-"""
+"""Whether the sentences the service marks show a gold quote: ``answer_hit`` and ``highlight_hit@5``."""
 
 from __future__ import annotations
 
@@ -41,11 +21,9 @@ def _shows(result: Mapping[str, Any], per_gold: SpansPerGold, golds: Iterable[in
 
 
 def score_highlights(response: Mapping[str, Any], per_gold: SpansPerGold) -> dict[str, Any] | None:
-    """One answerable question's highlight record, or None when the response has no highlights.
+    """None without any highlight (switched off, or an older server): not measured, rather than a miss.
 
-    ``answer_covers`` lists the gold ids the answer sentence covers; ``relevant`` counts the
-    top-k results whose own passage covers a gold quote, ``highlighted`` those of them whose
-    highlights cover one of the same quotes.
+    A result relevant only through an ``also_in`` copy is left out: its highlights point into its own file.
     """
     results: Sequence[Mapping[str, Any]] = response.get("results") or ()
     if not any(r.get("highlights") for r in results):
@@ -79,11 +57,7 @@ def _means(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def aggregate_highlights(records: Iterable[Mapping[str, Any]], kinds: Sequence[str]) -> dict[str, Any]:
-    """Macro averages over the answerable questions, overall and per kind (each question weighs the same).
-
-    ``n`` counts the questions measured for ``answer_hit``, ``n_highlight@5`` those averaged
-    for ``highlight_hit@5``; a value is None when nothing was measured.
-    """
+    """Macro averages, overall and per kind; ``n`` and ``n_highlight@5`` say how many questions each averages."""
     answerable = [r for r in records if r["metrics"] is not None]
     by_kind = {kind: _means([r for r in answerable if r["kind"] == kind]) for kind in kinds}
     return {"overall": _means(answerable), "by_kind": {k: v for k, v in by_kind.items() if v["n"]}}

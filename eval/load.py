@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from eval.tables import table as markdown_table
 from index import Embedder
 
 LEVELS = (1, 4, 16, 64)
@@ -215,11 +216,7 @@ def markdown(report: dict[str, Any]) -> str:
         rows.append([level["clients"], level["requests"], level["ok"], level["refused"], errors, level["qps"],
                      level["p50_ms"], level["p95_ms"], level["p99_ms"], lane.get("mean_batch"), rss,
                      f"{_cell(level['server_cpu_ms'])} + {level['client_cpu_ms']}"])
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "---:|" * len(headers),
-        *("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows),
-    ]
+    lines = [markdown_table(headers, [[_cell(c) for c in row] for row in rows], align="r" * len(headers))]
     server = ", ".join(f"{k}={v}" for k, v in report["server"].items())
     return "\n".join([
         "# Load benchmark",

@@ -1,15 +1,4 @@
-"""The hand-written question set: reading ``questions.jsonl`` and refusing a broken one.
-
-This module owns the file format of the question set and its validation against the
-corpus. Every gold quote must occur *verbatim* in the file it names (decoded as UTF-8, no
-newline translation), because a quote that was retyped, trimmed or copied from a different
-scrape would silently become unfindable and turn a good answer into a "miss". Where else a
-quote may occur (a second scrape of the same article, with other quote characters) is
-:mod:`eval.relevance`'s business, not this module's.
-
-Every problem is a :class:`QuestionSetError` that names the line or the question id, and
-for a quote also the file and the quote, so it can be fixed without a debugger.
-"""
+"""The hand-written question set: reading ``questions.jsonl`` and refusing a broken one, naming where."""
 
 from __future__ import annotations
 
@@ -55,13 +44,8 @@ class Question:
 
 
 def load_questions(path: Path, corpus_dir: Path) -> tuple[Question, ...]:
-    """Parse and validate the question set, in file order.
-
-    Raises :class:`QuestionSetError` for a missing or non-UTF-8 file, a malformed line (with
-    its number), an unknown field or kind, a duplicate id, gold on an unanswerable question
-    or none on an answerable one, a gold file outside the corpus or missing, and a quote not
-    found verbatim in its file.
-    """
+    """The questions in file order; a gold quote must occur verbatim in its file, or a retyped
+    quote would silently become unfindable and turn a good answer into a miss."""
     path = Path(path)
     corpus_dir = Path(corpus_dir)
     if not path.is_file():

@@ -1,28 +1,4 @@
-"""What counts as a relevant result: gold quotes become spans, spans judge citations.
-
-This module owns three decisions, so the runner never has to make them:
-
-* **Where a gold quote is.** A quote becomes every span, in *any* corpus file, where it
-  occurs exactly or after :func:`normalise` (casefold, letters and digits only). The corpus
-  holds two scrapes of one article, one with curly quotes and apostrophes and one with them
-  stripped ("what’s" / "whats"); a passage from either scrape answers the question equally
-  well, and hard-coding which files are duplicates would break with the next corpus. Each
-  occurrence is an alternative span of the same gold: covering any one of them finds it.
-* **When a passage covers a span** (:func:`covers`): it must be in the same file and overlap
-  the span by at least :data:`MIN_OVERLAP` of the span's length. Passages are cut by a
-  token budget, so a quote often straddles two passages; requiring the whole quote would
-  call both of them misses, while any overlap at all would reward a passage that merely
-  touches the quote's first word. The same rule judges the answer sentence and highlighted
-  sentences (:func:`covers_pieces` counts several pieces of one file together).
-* **How a result list becomes a ranking the metrics can score** (:func:`quote_ranking`):
-  each result is named after the first gold quote it covers that no higher result already
-  covered, so :mod:`eval.metrics` sees each gold quote at most once -- see the runner's
-  "quote-level nDCG".
-
-Results are dicts shaped like the API's ``QueryResponse.results`` items. A result may carry
-``also_in`` (citations of near-duplicate passages in other files); it covers a span when its
-own citation or any ``also_in`` citation does.
-"""
+"""What counts as a relevant result: gold quotes become spans in any file, spans judge citations."""
 
 from __future__ import annotations
 
@@ -71,21 +47,14 @@ class GoldSpan:
 
 
 def covers(span: GoldSpan, source: str, start: int, end: int) -> bool:
-    """True when the passage ``source[start:end]`` overlaps ``span`` by >= MIN_OVERLAP of its length.
-
-    The length is the span's own length in its file, so a quote found in the stripped
-    scrape (a few characters shorter) is judged against the text that is actually there.
-    """
+    """Overlap of at least MIN_OVERLAP of the span's own length in its file, so a quote in the
+    stripped scrape (a few characters shorter) is judged against the text that is there."""
     return covers_pieces(span, source, ((start, end),))
 
 
 def covers_pieces(span: GoldSpan, source: str, pieces: Iterable[tuple[int, int]]) -> bool:
-    """:func:`covers` for text shown in several pieces of one file, e.g. two highlighted sentences.
-
-    The pieces' characters inside ``span`` are counted together (each character once, should
-    pieces overlap), so a quote that runs over two highlighted sentences is covered by the
-    pair even when neither sentence alone holds half of it.
-    """
+    """:func:`covers` for pieces of one file counted together (each character once), so a quote
+    running over two highlighted sentences is covered by the pair though neither holds half of it."""
     if source != span.source:
         return False
     overlap, reached = 0, span.start  # characters of span counted so far all lie before `reached`
@@ -98,12 +67,8 @@ def covers_pieces(span: GoldSpan, source: str, pieces: Iterable[tuple[int, int]]
 
 
 def normalise(text: str) -> tuple[str, list[int]]:
-    """Casefolded letters and digits of ``text``, and for each of them its offset in ``text``.
-
-    Dropping everything else makes curly and straight quotes, stripped apostrophes, dashes
-    and whitespace differences irrelevant; the offsets map a match back to the original
-    text. A character whose casefold is longer ("ß" -> "ss") maps every piece to itself.
-    """
+    """Casefolded letters and digits with their offsets in ``text``: quote marks, apostrophes,
+    dashes and spacing stop mattering, and a match maps back to the original text."""
     chars: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
@@ -116,11 +81,8 @@ def normalise(text: str) -> tuple[str, list[int]]:
 
 
 class Corpus:
-    """The corpus files' texts by source name, read the way the index reads them.
-
-    Every ``*.txt`` under the folder, decoded as UTF-8 without newline translation, keyed by
-    its path relative to the folder -- exactly what a citation's ``source`` shows.
-    """
+    """Every ``*.txt`` under the folder as UTF-8 without newline translation, keyed as a citation's ``source``:
+    read the way the index reads it, so offsets agree."""
 
     def __init__(self, texts: Mapping[str, str]) -> None:
         self.texts = dict(texts)
@@ -155,12 +117,7 @@ def _occurrences(needle: str, haystack: str) -> Iterable[int]:
 
 
 def find_spans(quote: str, corpus: Corpus) -> tuple[GoldSpan, ...]:
-    """Every place ``quote`` occurs in any corpus file, exactly or after normalisation.
-
-    An exact occurrence keeps the quote's exact boundaries; a normalised occurrence that
-    overlaps an exact one in the same file is the same place and is dropped, so each place
-    is listed once. Sorted by file, then offset.
-    """
+    """Every place ``quote`` occurs in any file, exactly or after normalisation, each place once (exact wins)."""
     spans: set[GoldSpan] = set()
     for source, text in corpus.texts.items():
         spans.update(GoldSpan(source, at, at + len(quote)) for at in _occurrences(quote, text))
@@ -177,11 +134,7 @@ def find_spans(quote: str, corpus: Corpus) -> tuple[GoldSpan, ...]:
 
 
 def gold_spans(questions: Iterable[Question], corpus: Corpus) -> dict[str, SpansPerGold]:
-    """For each question id, the alternative spans of each of its gold quotes (in gold order).
-
-    Raises :class:`QuestionSetError` when a quote is found nowhere: that gold could never be
-    retrieved, and scoring it as a miss would blame the retriever for a bad question.
-    """
+    """The alternative spans of each gold quote; a quote found nowhere is the question's fault, not a miss."""
     result: dict[str, SpansPerGold] = {}
     for question in questions:
         per_gold = []
@@ -200,20 +153,12 @@ def gold_id(index: int) -> str:
 
 
 def quote_qrels(spans: Mapping[str, SpansPerGold]) -> dict[str, dict[str, int]]:
-    """``{question id: {gold id: 1}}``: one binary judgment per gold *quote*, not per passage.
-
-    Only retrieved passages are ever seen, never all passages of the corpus that overlap a
-    quote, so passage-level qrels would be incomplete; quotes are the complete list of what
-    a question needs.
-    """
+    """One binary judgment per gold quote: the complete list of what a question needs, unlike passages."""
     return {qid: {gold_id(i): 1 for i in range(len(per_gold))} for qid, per_gold in spans.items()}
 
 
 def citations_of(result: Mapping[str, Any]) -> list[tuple[str, int, int]]:
-    """``(source, start, end)`` of the result's citation, then of each ``also_in`` entry.
-
-    An ``also_in`` entry may be a citation itself or a result-shaped dict with a ``citation``.
-    """
+    """``(source, start, end)`` of the result's citation, then of each ``also_in`` entry (a citation or a result)."""
     found = []
     for item in [result, *(result.get("also_in") or ())]:
         citation = item.get("citation", item)
@@ -232,13 +177,8 @@ def covered_golds(result: Mapping[str, Any], per_gold: SpansPerGold) -> list[int
 
 
 def quote_ranking(results: Sequence[Mapping[str, Any]], per_gold: SpansPerGold) -> list[str]:
-    """The results as a ranking over gold ids, for :mod:`eval.metrics`.
-
-    A result becomes the id of the first gold quote it covers that no higher-ranked result
-    already covered; any other result becomes a unique non-relevant id (``"-<rank>"``). So
-    a second passage with the same quote earns nothing, and the ranking never lists an id
-    twice. A passage covering two new quotes is credited with one of them.
-    """
+    """Each result named after the first gold quote it is first to cover, else ``"-<rank>"``: a second
+    passage with the same quote earns nothing, so each quote is credited once."""
     ranking: list[str] = []
     seen: set[int] = set()
     for position, result in enumerate(results, start=1):

@@ -1,17 +1,4 @@
-"""What an evaluation run leaves behind: ``report.json``, ``report.md``, the console table.
-
-This module owns the report's contents and its three renderings, and the comparison of two
-saved reports (``cited eval compare``). It computes no metric: everything it shows was
-computed by :mod:`eval.runner`, so the JSON, the Markdown and the console can never
-disagree with each other.
-
-The JSON keeps everything needed to explain a number later without re-running: the
-settings, the index manifest (or the server's /health in ``--url`` mode), every question's
-top results, and which gold quote was found at which rank.
-
-Sections added after the first reports (highlights, unanswerable detection) are rendered
-only when present, so a report saved before them still loads, renders and compares.
-"""
+"""`report.json`, `report.md` and the console table of a `cited eval` run, and `cited eval compare`."""
 
 from __future__ import annotations
 
@@ -26,6 +13,7 @@ from index.errors import CitedError
 
 from eval.highlights import HIGHLIGHT_K
 from eval.runner import METRICS
+from eval.tables import table
 
 __all__ = ["FAIL_K", "Report", "ReportError", "compare_reports"]
 
@@ -105,20 +93,15 @@ class Report:
     # ---- renderings --------------------------------------------------------------------
 
     def table(self) -> str:
-        """Compact console summary: the aggregate table, score calibration, failed ids."""
-        head = f"{'':<13}{'n':>4}" + "".join(f"{name:>10}" for name in METRICS)
+        """Console summary: the aggregate tables, score calibration, failed ids."""
         lines = [
             f"eval: {len(self.records)} questions, top_k={self.top_k}, {self.target}, model {self.model}, "
             f"{self.timing.get('total_seconds', '?')}s",
-            head,
+            self._aggregates_table(),
         ]
-        for name, row in self._rows():
-            lines.append(f"{name:<13}{row['n']:>4}" + "".join(f"{row[m]:>10.4f}" for m in METRICS))
-        highlights = self.aggregates.get("highlights")
-        if highlights and highlights["overall"]["n"]:
-            lines.append(f"{'highlights':<13}{'n':>4}{'answer_hit':>12}{f'n@{HIGHLIGHT_K}':>6}{HIGHLIGHT:>17}")
-            for name, row in [("overall", highlights["overall"]), *highlights["by_kind"].items()]:
-                lines.append(f"{name:<13}{row['n']:>4}{_rate(row['answer_hit']):>12}{row[N_HIGHLIGHT]:>6}{_rate(row[HIGHLIGHT]):>17}")
+        highlights = _highlights_table(self.aggregates.get("highlights"))
+        if highlights:
+            lines += ["", highlights, ""]
         scores = self.aggregates["scores"]
         for name, label in (("best_cosine", "best cosine"), ("top_score", "top-1 score")):
             if scores[name]["answerable"]["n"]:
@@ -134,6 +117,10 @@ class Report:
         failed = self.failed()
         lines.append(f"failed (no relevant result in the top {FAIL_K}): {len(failed)}" + (": " + ", ".join(r["id"] for r in failed) if failed else ""))
         return "\n".join(lines)
+
+    def _aggregates_table(self) -> str:
+        rows = [[f"**{name}**" if name == "overall" else name, row["n"], *(f"{row[m]:.4f}" for m in METRICS)] for name, row in self._rows()]
+        return table(["", "n", *METRICS], rows)
 
     def to_markdown(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in self.settings.items() if k not in {"host", "port", "log_level", "max_body_bytes"})
@@ -155,12 +142,8 @@ class Report:
             "in the top k; ndcg@10 is quote-level nDCG (each gold quote is credited once, to the first result "
             "that covers it).",
             "",
-            "| | n | " + " | ".join(METRICS) + " |",
-            "|---|---:|" + "---:|" * len(METRICS),
+            self._aggregates_table(),
         ]
-        for name, row in self._rows():
-            label = f"**{name}**" if name == "overall" else name
-            lines.append(f"| {label} | {row['n']} | " + " | ".join(f"{row[m]:.4f}" for m in METRICS) + " |")
         lines += _highlights_markdown(self.aggregates.get("highlights"))
         scores = self.aggregates["scores"]
         lines += [
@@ -171,16 +154,16 @@ class Report:
             "similarity of a returned passage (comparable across questions); the top-1 `score` depends on the "
             "retrieval mode (a fused rank score in hybrid mode is not).",
             "",
-            "| | best_cosine: min / median / max | top-1 score: min / median / max |",
-            "|---|---|---|",
-            *(
-                f"| {group} | {_dist(scores['best_cosine'][group])} | {_dist(scores['top_score'][group])} |"
-                for group in ("answerable", "unanswerable")
+            table(
+                ["", "best_cosine: min / median / max", "top-1 score: min / median / max"],
+                [[group, _dist(scores["best_cosine"][group]), _dist(scores["top_score"][group])] for group in ("answerable", "unanswerable")],
+                "lll",
             ),
             "",
-            "| unanswerable question | best_cosine | top-1 score |",
-            "|---|---:|---:|",
-            *(f"| {qid} | {_score(v['best_cosine'])} | {_score(v['top_score'])} |" for qid, v in scores["unanswerable"].items()),
+            table(
+                ["unanswerable question", "best_cosine", "top-1 score"],
+                [[qid, _score(v["best_cosine"]), _score(v["top_score"])] for qid, v in scores["unanswerable"].items()],
+            ),
             "",
         ]
         lines += _detection_markdown(scores.get("detection"))
@@ -220,22 +203,33 @@ def _detection_markdown(detection: Mapping[str, Any] | None) -> list[str]:
         f"precision {_rate(detection['base_rate'])} (the base rate); flagging every question has recall 1 and F1 "
         f"{_rate(detection['flag_all_f1'])}. A useful detector beats both. Precision is undefined (–) when nothing is flagged.",
         "",
-        "| detector | flagged | unanswerable flagged | precision | recall | F1 |",
-        "|---|---:|---:|---:|---:|---:|",
+        table(
+            ["detector", "flagged", "unanswerable flagged", "precision", "recall", "F1"],
+            [
+                [f"best_cosine < {row['threshold']:.2f}", row["flagged"], row["flagged_unanswerable"], _rate(row["precision"]), _rate(row["recall"]), _rate(row["f1"])]
+                for row in detection["cosine_below"]
+            ],
+        ),
     ]
-    for row in detection["cosine_below"]:
-        lines.append(
-            f"| best_cosine < {row['threshold']:.2f} | {row['flagged']} | {row['flagged_unanswerable']} | {_rate(row['precision'])} "
-            f"| {_rate(row['recall'])} | {_rate(row['f1'])} |"
-        )
     lines += ["", f"Best F1: best_cosine < {best['threshold']:.2f} ({_detector(best)})." if best else "No threshold flags anything.", ""]
     return lines
 
 
-def _highlights_markdown(highlights: Mapping[str, Any] | None) -> list[str]:
+def _highlights_table(highlights: Mapping[str, Any] | None) -> str | None:
     if not highlights or not highlights["overall"]["n"]:
+        return None
+    rows = [
+        [f"**{name}**" if name == "overall" else name, row["n"], _rate(row["answer_hit"]), row[N_HIGHLIGHT], _rate(row[HIGHLIGHT])]
+        for name, row in [("overall", highlights["overall"]), *highlights["by_kind"].items()]
+    ]
+    return table(["", "n", "answer_hit", f"n@{HIGHLIGHT_K}", HIGHLIGHT], rows)
+
+
+def _highlights_markdown(highlights: Mapping[str, Any] | None) -> list[str]:
+    rendered = _highlights_table(highlights)
+    if rendered is None:
         return []
-    lines = [
+    return [
         "",
         "## Answer sentence and highlights (answerable questions)",
         "",
@@ -244,13 +238,8 @@ def _highlights_markdown(highlights: Mapping[str, Any] | None) -> list[str]:
         "covers a gold quote, the share whose highlighted sentences (counted together) cover one of those quotes, "
         f"averaged over the questions with such a result (n@{HIGHLIGHT_K}).",
         "",
-        f"| | n | answer_hit | n@{HIGHLIGHT_K} | {HIGHLIGHT} |",
-        "|---|---:|---:|---:|---:|",
+        rendered,
     ]
-    for name, row in [("overall", highlights["overall"]), *highlights["by_kind"].items()]:
-        label = f"**{name}**" if name == "overall" else name
-        lines.append(f"| {label} | {row['n']} | {_rate(row['answer_hit'])} | {row[N_HIGHLIGHT]} | {_rate(row[HIGHLIGHT])} |")
-    return lines
 
 
 def rank_key(rank: int | None) -> float:
@@ -305,8 +294,7 @@ def rank_text(rank: int | None) -> str:
 
 
 def compare_reports(a: Report, b: Report, a_name: str = "A", b_name: str = "B") -> str:
-    """Aggregates of two reports side by side with B − A, then the questions whose first
-    relevant rank changed (a miss counts as worse than any rank)."""
+    """Aggregates side by side with B − A, then the questions whose first relevant rank moved."""
     lines = [f"A: {a_name} ({a.created_at}, {a.target}, model {a.model}, top_k={a.top_k})",
              f"B: {b_name} ({b.created_at}, {b.target}, model {b.model}, top_k={b.top_k})"]
     differing = [k for k in sorted(set(a.settings) | set(b.settings)) if a.settings.get(k) != b.settings.get(k)]
@@ -314,15 +302,14 @@ def compare_reports(a: Report, b: Report, a_name: str = "A", b_name: str = "B") 
         lines.append(f"setting {key}: {a.settings.get(key)} → {b.settings.get(key)}")
     if a.questions.get("sha256") != b.questions.get("sha256"):
         lines.append("note: the two reports used different question files; only shared questions are compared below")
-    lines += ["", f"{'':<13}{'metric':<11}{'A':>8}{'B':>8}{'B−A':>9}"]
     groups = dict(a._rows())
-    for name, row_b in b._rows():
-        row_a = groups.get(name)
-        if row_a is None:
-            continue
-        for metric in METRICS:
-            delta = row_b[metric] - row_a[metric]
-            lines.append(f"{name:<13}{metric:<11}{row_a[metric]:>8.4f}{row_b[metric]:>8.4f}{delta:>+9.4f}")
+    rows = [
+        [name, metric, f"{groups[name][metric]:.4f}", f"{row_b[metric]:.4f}", f"{row_b[metric] - groups[name][metric]:+.4f}"]
+        for name, row_b in b._rows()
+        if name in groups
+        for metric in METRICS
+    ]
+    lines += ["", table(["group", "metric", "A", "B", "B−A"], rows, "llrrr")]
     ranks_a = {r["id"]: r for r in a.records if r["metrics"] is not None}
     better, worse = [], []
     for record in b.records:

@@ -1,34 +1,4 @@
-"""Running the question set through the service's retrieval and scoring what comes back.
-
-This module owns *how* questions reach the retriever and *which numbers* are computed per
-question and in aggregate. It never re-implements retrieval: a target is either
-:class:`InProcess` (a loaded retriever's search, in the response shape of ``index.response``
-that the API route also serves) or :class:`OverHttp` (POST ``/query`` on a running server). Both hand back
-the API's JSON shape, so :func:`score_question` cannot tell them apart -- which is what makes
-an in-process score a valid prediction of the served one.
-
-Metrics are per gold *quote*, not per passage (see :mod:`eval.relevance`):
-
-* ``hit@k``, ``mrr@10``: from the rank of the first result that covers any gold quote.
-* ``recall@k``: share of the question's gold quotes covered by some result in the top k,
-  counted directly here (a passage covering two quotes finds both).
-* ``ndcg@10`` is **quote-level nDCG**: the ideal ranking has one relevant item per gold
-  quote (capped at k), and a result gains 1 only if it is the first to cover a gold quote
-  not covered higher up. Passage-level nDCG is impossible here (only retrieved passages are
-  known, never all passages that overlap a quote) and would reward returning the same
-  quote twice, e.g. from both scrapes of one article.
-
-hit, MRR and nDCG are computed by :mod:`eval.metrics` (cross-checked against trec_eval)
-over :func:`eval.relevance.quote_ranking`. Unanswerable questions are kept out of every
-ranking metric; their top scores are reported next to the answerable questions' top-1
-scores, to see whether a score threshold could tell them apart.
-
-Two further families are computed here from the same responses but kept apart from the
-ranking metrics (and from the gate): whether the answer sentence and the highlights show a
-gold quote (``answer_hit``, ``highlight_hit@5``, defined in :mod:`eval.highlights`), and how
-well ``best_cosine < t`` flags the unanswerable questions (precision,
-recall, F1 and a threshold sweep, defined in :mod:`eval.detection`).
-"""
+"""Asking the question set through the service's own response shape (in-process or over HTTP) and scoring per gold quote."""
 
 from __future__ import annotations
 
@@ -82,10 +52,9 @@ class Target(Protocol):
 
 
 class InProcess:
-    """A loaded retriever, answering in the API's response shape (index.response).
+    """A loaded retriever answering in the API's shape, so its scores predict the served ones.
 
-    Takes the retriever rather than settings so a test (or a notebook) can share one that is
-    already loaded instead of loading the model a second time.
+    Takes the retriever rather than settings so a test can share one already loaded.
     """
 
     def __init__(self, retriever: Retriever) -> None:
@@ -150,11 +119,7 @@ class OverHttp:
 
 
 def score_question(question: Question, per_gold: SpansPerGold, response: Mapping[str, Any]) -> dict[str, Any]:
-    """One question's record: what came back, which gold quotes were found where, its metrics.
-
-    ``metrics`` and ``highlight`` are None for an unanswerable question (there is nothing to
-    find); ``highlight`` is also None when the response carries no highlights.
-    """
+    """What came back, where each gold quote was found, and the metrics (None when unanswerable: nothing to find)."""
     if len(per_gold) != len(question.gold):
         raise ValueError(f"question {question.id!r}: {len(question.gold)} gold quotes but spans for {len(per_gold)}")
     results = list(response["results"])
@@ -226,17 +191,8 @@ def _distribution(values: Sequence[float]) -> dict[str, float | int | None]:
 
 
 def aggregate(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Macro averages over answerable questions, overall and per kind; score distributions.
-
-    ``overall`` and each ``by_kind`` entry hold ``n`` (questions averaged) and every name in
-    :data:`METRICS`. ``scores`` compares answerable with unanswerable questions, to see
-    whether a threshold could tell them apart: the distribution (min/median/max) of the
-    top-1 result score and of the response's ``best_cosine``, each unanswerable question's
-    values, and ``detection``: precision/recall/F1 of ``best_cosine < t`` as a detector of
-    unanswerable questions
-    (:func:`eval.detection.detection_summary`). ``highlights`` holds ``answer_hit`` and
-    ``highlight_hit@5``, overall and per kind (:func:`eval.highlights.aggregate_highlights`).
-    """
+    """Macro averages over answerable questions, overall and per kind; the score distributions and the
+    detection sweep compare answerable with unanswerable questions, to see whether a threshold could tell them apart."""
     records = list(records)
     answerable = {r["id"]: r["metrics"] for r in records if r["metrics"] is not None}
     if not answerable:

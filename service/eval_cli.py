@@ -1,9 +1,4 @@
-"""The `cited eval` commands: the entry point's wiring of settings and arguments to the eval library.
-
-eval/ is a client of the index (in-process) or of a server (over HTTP) and knows nothing of
-settings or the command line; this module turns both into its typed arguments. Problems the
-user can fix arrive as :class:`index.CitedError` and are printed by ``service.cli.main``.
-"""
+"""The `cited eval` commands: settings and arguments turned into calls of the eval library."""
 
 from __future__ import annotations
 
@@ -73,6 +68,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _diversity_lambda(text: str) -> float:
     return _fraction(text, below_one=True)
 
@@ -99,7 +101,8 @@ def _report_settings(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
-    from eval.ablation import DEFAULT_MMR_LAMBDA
+    from eval.beir_eval import DEFAULT_K
+    from eval.ladder import DEFAULT_MMR_LAMBDA
     from eval.runner import DEFAULT_TOP_K
 
     flags = argparse.ArgumentParser(add_help=False, parents=[settings_flags])
@@ -136,7 +139,7 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     b.add_argument("folder", type=Path, metavar="FOLDER", help="collection folder (corpus.jsonl, queries.jsonl, qrels/)")
     b.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the reports (default {DEFAULT_OUT}/)")
     b.add_argument("--qrels", default="test.tsv", help="qrels file inside FOLDER/qrels (default test.tsv)")
-    b.add_argument("--k", type=int, default=100, help="documents retrieved per query (default 100)")
+    b.add_argument("--k", type=_positive, default=DEFAULT_K, help=f"documents retrieved per query (default {DEFAULT_K})")
     b.set_defaults(handler=cmd_beir)
 
     t = nested.add_parser("bench", parents=[flags], help="query latency of each ranking configuration, side by side")
@@ -184,15 +187,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, load: Loader) -> int
 def cmd_beir(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     from eval.beir_eval import format_table, run_collection
 
-    result, json_path, md_path = run_collection(
-        args.folder, settings.index_config(), _ranking(args, settings), qrels_file=args.qrels, k=args.k, out=args.out
-    )
-    print(format_table(result.report))
-    ix = result.report["index"]
-    if ix:
-        how = "built" if ix["rebuilt_this_run"] else "reused"
-        print(f"index: {ix['passages']} passages from {ix['documents']} documents, {how} ({ix['build_seconds']} s build)")
-    print(f"wrote {json_path} and {md_path}")
+    run = run_collection(args.folder, settings.index_config(), _ranking(args, settings), qrels_file=args.qrels, k=args.k, out=args.out)
+    print(format_table(run.report))
+    ix = run.report["index"]
+    how = "built" if ix["rebuilt_this_run"] else "reused"
+    print(f"index: {ix['passages']} passages from {ix['documents']} documents, {how} ({ix['build_seconds']} s build)")
+    print(f"wrote {run.json_path} and {run.md_path}")
     return 0
 
 
@@ -277,9 +277,10 @@ def _question_info(path: Path, questions: Sequence[Any]) -> dict[str, Any]:
 
 
 def cmd_ablation(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
-    """Rows on one loaded seed retriever and one prepared collection index; see eval.ablation."""
-    from eval.ablation import MULTI_SOURCE, Ablation, ablation_rows, score_beir, score_seed
+    """Rows on one loaded seed retriever and one prepared collection index."""
+    from eval.ablation import MULTI_SOURCE, Ablation, score_beir, score_seed
     from eval.beir import CollectionError, load_beir
+    from eval.ladder import ablation_rows
     from eval.questions import QuestionSetError, load_questions
     from eval.relevance import Corpus, gold_spans
 
@@ -306,7 +307,7 @@ def cmd_ablation(args: argparse.Namespace, settings: Settings, load: Loader) -> 
     timing["seed_seconds"] = _since(seed_started)
     beir = info = None
     if collection is not None:
-        from eval.beir_eval import prepare_index
+        from eval.beir_index import prepare_index
 
         prepared = prepare_index(collection, settings.index_config(), retriever.embedder)  # the seed model, loaded once
         timing["beir_index_seconds"] = round(prepared.seconds, 3)

@@ -115,3 +115,9 @@ def assert_top_k_up_to_ties(rows: list[int], scores: list[float], expected: np.n
     left_out = np.setdiff1d(np.arange(len(expected)), rows)
     if len(left_out):
         assert expected[left_out].max() <= got.min() + atol, "a better row was left out of the top k"
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in ``text`` (header rows included, rule rows left out)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("|") and set(line.strip()) - set("|-: ")]
+    return [[cell.strip() for cell in line[1:-1].split(" | ")] for line in lines]

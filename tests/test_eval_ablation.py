@@ -1,4 +1,4 @@
-"""eval.ablation and `cited eval ablation`: rows as overrides, one index per column, the default row = `cited eval`."""
+"""eval.ablation and `cited eval ablation`: one index per column, the default row = `cited eval` and `cited eval beir`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from eval.ablation import Ablation, ablation_rows, credited_documents, describe, score_beir
+from eval.ablation import Ablation, score_beir
 from eval.beir import load_beir
-from eval.beir_eval import prepare_index
+from eval.beir_eval import CollectionScore
+from eval.beir_index import prepare_index
+from eval.ladder import ablation_rows
 from eval.questions import KINDS
-from index import Hit, Passage, RankingConfig
+from index import RankingConfig
 from service.cli import main
 from service.settings import Settings
+from tests.conftest import table_rows
 from tests.test_beir_eval import write_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,70 +35,27 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# ---- rows ----------------------------------------------------------------------------------
-
-
-def test_rows_are_overrides_that_inherit_everything_else() -> None:
-    base = Settings(candidates=80).ranking_config(fusion="rrf", dense_weight=2.0, mmr_lambda=0.9)
-    rows = {row.name: row for row in ablation_rows(base, mmr_lambda=0.6)}
-    assert list(rows) == ["dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback", "default"]
-    for row in rows.values():
-        assert row.ranking == dataclasses.replace(base, **row.overrides)
-        assert (row.ranking.fusion, row.ranking.dense_weight, row.ranking.candidates) == ("rrf", 2.0, 80)
-    stages = ("dense", "bm25", "hybrid", "sentences", "collapse", "diversity", "feedback")
-    assert [rows[n].ranking.retrieval for n in stages] == ["dense", "bm25", *["hybrid"] * 5]
-    assert [rows[n].ranking.sentence_weight for n in stages] == [0.0, 0.0, 0.0, *[base.sentence_weight] * 4]
-    assert [rows[n].ranking.collapse_duplicates for n in stages] == [False] * 4 + [True] * 3
-    assert [rows[n].ranking.mmr_lambda for n in (*stages, "default")] == [1.0] * 5 + [0.6, 1.0, 0.9]
-    assert [rows[n].ranking.feedback_passages for n in stages] == [0] * 6 + [3]
-    assert rows["default"].ranking == base and rows["default"].overrides == {}
-    assert rows["diversity"].label == (
-        "hybrid (rrf) + sentences (w=0.5) + collapse + diversity (MMR λ=0.6) [dense_weight=2.0, candidates=80]"
-    )
-    # a stage the settings switch off is still measured, at its usual value
-    off = {row.name: row for row in ablation_rows(dataclasses.replace(base, sentence_weight=0.0))}
-    assert off["sentences"].ranking.sentence_weight == 0.5 and off["default"].ranking.sentence_weight == 0.0
-    with pytest.raises(ValueError, match="below 1"):
-        ablation_rows(base, mmr_lambda=1.0)
-
-
-def test_describe() -> None:
-    assert describe(RankingConfig(retrieval="bm25", collapse_duplicates=False)) == "BM25"
-    assert describe(RankingConfig()) == "hybrid (weighted) + sentences (w=0.5) + collapse"
-    assert describe(RankingConfig(retrieval="dense", rrf_k=10, highlight=False, sentence_weight=0.0)) == "dense + collapse [rrf_k=10]"
-    assert describe(RankingConfig(feedback_passages=2)) == "hybrid (weighted) + sentences (w=0.5) + feedback (2 passages, weight 1) + collapse"
-
-
-def test_collapsed_copies_are_credited_with_their_results_score() -> None:
-    def passage(doc: str) -> Passage:
-        return Passage(doc, f"{doc}.txt", "T", 0, 1, "x", 1)
-
-    hits = [
-        Hit(rank=1, score=0.9, passage=passage("a"), also_in=(passage("b"),)),
-        Hit(rank=2, score=0.8, passage=passage("c")),
-        Hit(rank=3, score=0.7, passage=passage("b")),  # b's own passage scores lower than its copy
-        Hit(rank=4, score=0.6, passage=passage("a")),
-    ]
-    names = {"a": "A", "b": "B", "c": "C"}
-    assert credited_documents(hits, names) == [("A", 0.9), ("B", 0.9), ("C", 0.8)]
-    assert credited_documents(hits, names, k=2) == [("A", 0.9), ("B", 0.9)]
+# ---- the table --------------------------------------------------------------------------------
 
 
 def test_table_and_notes() -> None:
     rows = ablation_rows(RankingConfig())
     overall = {"hit@1": 0.5, "hit@5": 0.75, "mrr@10": 0.6, "ndcg@10": 0.65}
     seed = {row.name: {"overall": overall, "multi_source_recall@5": None} for row in rows}
-    beir = {row.name: {"ndcg@10": 0.4, "ndcg@10_own_passages": 0.4, "queries": 3, "passages": 50} for row in rows}
-    beir["collapse"] = beir["default"] = {**beir["collapse"], "ndcg@10": 0.39}  # measured once, as score_beir does
+    per_query = {q: {"ndcg@10": 0.4} for q in ("q1", "q2", "q3")}
+    beir = {row.name: CollectionScore({"ndcg@10": 0.4}, per_query, {}, 0.1, {"passage_depth": 500}) for row in rows}
+    beir["collapse"] = beir["default"] = dataclasses.replace(beir["collapse"], metrics={"ndcg@10": 0.39})  # measured once
     ablation = Ablation("now", {}, rows, {"path": "q.jsonl", "answerable": 4, "multi_source": 0}, 10, seed, beir,
                         {"name": "cranfield", "documents": 9})
-    lines = ablation.table().splitlines()
-    assert lines[0] == "| configuration | hit@1 | hit@5 | MRR@10 | nDCG@10 | recall@5, multi-source | Cranfield nDCG@10 |"
-    assert len(lines) == 2 + len(rows)
-    assert lines[2] == "| dense only (passage cosine) | 0.500 | 0.750 | 0.600 | 0.650 | – | 0.400 |"
+    cells = table_rows(ablation.table())
+    assert cells[0] == ["configuration", "hit@1", "hit@5", "MRR@10", "nDCG@10", "recall@5, multi-source", "Cranfield nDCG@10"]
+    assert len(cells) == 1 + len(rows)
+    assert cells[1] == ["dense only (passage cosine)", "0.500", "0.750", "0.600", "0.650", "–", "0.400"]
+    assert cells[-1][0] == "**default**: hybrid (weighted) + sentences (w=0.5) + collapse" and cells[-1][-1] == "0.390"
     notes = "\n".join(ablation.notes())
-    assert "without crediting `also_in` copies: `collapse` 0.400, `default` 0.400." in notes
+    assert "9 documents, 3 judged queries; each row ranks the top 500 passages" in notes
     assert "Row `default` ranks exactly like row `collapse`" in notes
+    assert json.loads(json.dumps(ablation.to_dict()))["rows"][-1]["beir"]["metrics"] == {"ndcg@10": 0.39}
     skipped = Ablation("now", {}, rows, {}, 10, seed)
     assert "Cranfield" not in skipped.table() and "Cranfield" not in "".join(skipped.notes())
 
@@ -111,18 +71,19 @@ def test_beir_column_on_a_tiny_collection(tmp_path: Path, embedder) -> None:
     rows = ablation_rows(settings.ranking_config())
     scores = score_beir(prepared, collection, rows)
     assert set(scores) == {row.name for row in rows}
-    for values in scores.values():
+    for score in scores.values():
         # three judged queries, each with one obvious document: every row finds it first
-        assert values["queries"] == 3 and values["ndcg@10"] == values["ndcg@10_own_passages"] == pytest.approx(1.0)
-        assert values["passages"] == len(prepared.retriever.passages)  # fewer than 50: all of them
-        assert values["short_queries"] == 3  # only four documents have text
+        assert len(score.per_query) == 3 and score.metrics["ndcg@10"] == pytest.approx(1.0)
+        assert score.notes["passage_depth"] == len(prepared.retriever.passages)  # fewer than 500: all of them
     assert scores["default"] is scores["collapse"]
 
 
 # ---- the command -----------------------------------------------------------------------------
 
 
-def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriever, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rows_differ_and_the_default_row_equals_cited_eval_and_cited_eval_beir(
+    subset: Path, retriever, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     loads = []
 
     def shared(settings: Settings, progress: bool = False):  # the session index, ranked as the settings say
@@ -130,14 +91,17 @@ def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriev
         return retriever.with_ranking(settings.ranking_config())
 
     tiny = write_tiny(tmp_path / "tiny")
-    common = ["--questions", str(subset), "--corpus-dir", str(SEEDS), "--index-dir", str(tmp_path / "state" / "index"), "--log-level", "warning"]
+    state = ["--corpus-dir", str(SEEDS), "--index-dir", str(tmp_path / "state" / "index"), "--log-level", "warning"]
+    common = ["--questions", str(subset), *state]
 
     assert main(["eval", *common, "--out", str(tmp_path / "eval")], load=shared) == 0
     assert main(["eval", "ablation", *common, "--cranfield", str(tiny), "--diversity-lambda", "0.5", "--out", str(tmp_path / "ablation")], load=shared) == 0
     assert len(loads) == 2  # one seed retriever per command, whatever the number of rows
     printed = capsys.readouterr().out
+    assert main(["eval", "beir", str(tiny), *state, "--out", str(tmp_path / "beir")], load=shared) == 0
     report = json.loads((tmp_path / "eval" / "report.json").read_text(encoding="utf-8"))
     ablation = json.loads((tmp_path / "ablation" / "ablation.json").read_text(encoding="utf-8"))
+    beir = json.loads((tmp_path / "beir" / "beir-tiny.json").read_text(encoding="utf-8"))
 
     rows = {row["name"]: row for row in ablation["rows"]}
     ranks = {name: row["seed"]["first_relevant_rank"] for name, row in rows.items()}
@@ -150,14 +114,21 @@ def test_rows_differ_and_the_default_row_equals_cited_eval(subset: Path, retriev
     assert rows["default"]["seed"]["multi_source_recall@5"] == report["aggregates"]["by_kind"]["multi-source"]["recall@5"]
     assert rows["default"]["same_as"] == "collapse" and rows["diversity"]["ranking"]["mmr_lambda"] == 0.5
     assert rows["dense"]["overrides"] == {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0, "retrieval": "dense"}
-    assert ablation["collection"]["name"] == "tiny" and rows["bm25"]["beir"]["ndcg@10"] == pytest.approx(1.0)
+    assert ablation["collection"]["name"] == "tiny" and rows["bm25"]["beir"]["metrics"]["ndcg@10"] == pytest.approx(1.0)
     assert Path(ablation["collection"]["index"]["path"]).is_relative_to(tmp_path / "state" / "beir" / "tiny")
+    # One scoring rule: the ablation's column and `cited eval beir` give each configuration the same numbers.
+    assert beir["index"]["rebuilt_this_run"] is False  # the ablation's index, reused
+    for name in ("default", "dense"):
+        assert rows[name]["beir"]["metrics"] == beir["methods"][name]["metrics"]
+        assert rows[name]["beir"]["notes"] == beir["methods"][name]["notes"]
 
-    header = "| configuration | hit@1 | hit@5 | MRR@10 | nDCG@10 | recall@5, multi-source | Tiny nDCG@10 |"
-    assert header in printed and "| dense only (passage cosine) | " in printed and "(MMR λ=0.5)" in printed
-    assert header in (tmp_path / "ablation" / "ablation.md").read_text(encoding="utf-8")
+    header = ["configuration", "hit@1", "hit@5", "MRR@10", "nDCG@10", "recall@5, multi-source", "Tiny nDCG@10"]
+    printed_rows = {cells[0]: cells for cells in table_rows(printed)}
+    assert printed_rows["configuration"] == header and "dense only (passage cosine)" in printed_rows
+    assert any("(MMR λ=0.5)" in label for label in printed_rows)
+    assert table_rows((tmp_path / "ablation" / "ablation.md").read_text(encoding="utf-8"))[0] == header
     default = report["aggregates"]["overall"]
-    assert f"| **default**: hybrid (weighted) + sentences (w=0.5) + collapse | {default['hit@1']:.3f} | {default['hit@5']:.3f} | " in printed
+    assert printed_rows["**default**: hybrid (weighted) + sentences (w=0.5) + collapse"][1:3] == [f"{default['hit@1']:.3f}", f"{default['hit@5']:.3f}"]
 
 
 def test_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from eval.ablation import ablation_rows
 from eval.bench import run_bench, table
+from eval.ladder import ablation_rows
 from index import SearchOptions
-from tests.conftest import assert_top_k_up_to_ties
+from tests.conftest import assert_top_k_up_to_ties, table_rows
 
 
 def test_every_configuration_is_timed_and_the_table_shows_the_report(retriever) -> None:
@@ -18,7 +18,7 @@ def test_every_configuration_is_timed_and_the_table_shows_the_report(retriever) 
         assert 0 < row["median_ms"] <= row["p95_ms"]
         # the ratio is this configuration's median over dense's, as the table says
         assert abs(row["ratio_to_dense"] - row["median_ms"] / rows["dense"]["median_ms"]) < 0.01 + 0.01 * row["ratio_to_dense"]
-    printed = {line.split()[0]: line.split()[1:] for line in table(report).splitlines()[1:-1]}
+    printed = {cells[0]: cells[1:] for cells in table_rows(table(report))[1:]}
     assert {name: float(cells[0]) for name, cells in printed.items()} == {name: row["median_ms"] for name, row in rows.items()}
 
 

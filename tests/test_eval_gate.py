@@ -12,6 +12,7 @@ from eval.gate import GATED, BaselineError, baseline_of, check, load_baseline, s
 from eval.report import Report
 from eval.runner import METRICS
 from service.cli import main
+from tests.conftest import table_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -174,7 +175,7 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     (tmp_path / "b.json").write_text(b.to_json(), encoding="utf-8")
     assert main(["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
-    assert ["overall", "mrr@10", "0.5000", "0.6250", "+0.1250"] in [line.split() for line in out.splitlines()]
+    assert ["overall", "mrr@10", "0.5000", "0.6250", "+0.1250"] in table_rows(out)
     assert "better in B (2):" in out and "q1 (factoid): 3 → 1" in out and "q3 (factoid): miss → 4" in out
     assert "worse in B (1):" in out and "q2 (factoid): 1 → miss" in out
     assert "q4" not in out

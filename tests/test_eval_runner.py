@@ -15,6 +15,7 @@ from eval.relevance import Corpus, GoldSpan, gold_spans
 from eval.report import Report
 from eval.runner import METRICS, EvalRun, InProcess, OverHttp, ServerError, aggregate, run_eval, score_question
 from index import RankingConfig
+from tests.conftest import table_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -208,7 +209,8 @@ def test_the_real_set_in_process(real_set: tuple, in_process_run: EvalRun, retri
     assert in_process_run.aggregates["scores"]["best_cosine"]["unanswerable"]["n"] == n_unanswerable
     report = Report("now", "in-process", {}, dict(retriever.manifest), {"path": "q", "sha256": "x", "count": len(questions)}, 10,
                     in_process_run.records, in_process_run.aggregates, in_process_run.timing)
-    assert "overall" in report.table() and "| **overall** | " in report.to_markdown()
+    for rendered in (report.table(), report.to_markdown()):  # the console and report.md show the same aggregate table
+        assert table_rows(rendered)[1] == ["**overall**", str(overall["n"]), *(f"{overall[m]:.4f}" for m in METRICS)]
 
 
 def _report(run: EvalRun) -> Report:
