@@ -12,11 +12,12 @@ from index.components import DUPLICATES, LEXICAL, SENTENCES, write_duplicates, w
 from index.dedup import find_duplicates
 from index.config import IndexConfig
 from index.embed import Embedder
-from index.errors import IndexMissing, IndexStale
+from index.errors import CitedError, IndexMissing, IndexStale
 from index.highlight import sentence_spans
 from index.ingest import corpus_digest, read_corpus
 from index.lexical import BM25Index
 from index.manifest import expected_inputs, new_manifest, stale_reasons
+from index.reuse import KnownVectors, encode_reusing, known_vectors
 from index.store import StoredIndex, read_index, write_index
 from index.types import Passage
 
@@ -37,34 +38,52 @@ def passages_for(config: IndexConfig, embedder: Embedder) -> tuple[list[Passage]
 
 
 def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
+    """Build and publish; text the live build already embedded with this model is not encoded again."""
     started = time.perf_counter()
     files = corpus_digest(config.corpus_dir)
+    known = known_vectors(_live(config, embedder))
     passages, documents = passages_for(config, embedder)
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
-    vectors = embedder.encode(texts, batch_size=config.batch_size, progress=progress)
-    extras = _components(passages, texts, embedder, config, progress)
+    vectors, reused = encode_reusing(embedder, texts, known.passages, config.batch_size, progress)
+    extras, sentences_reused, sentences = _components(passages, texts, embedder, config, known, progress)
+    counts = {"passages_reused": reused, "passages_embedded": len(passages) - reused,
+              "sentences_reused": sentences_reused, "sentences_embedded": sentences - sentences_reused}
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, files),
         documents=documents,
         passages=len(passages),
+        reuse=counts,
         build_seconds=round(time.perf_counter() - started, 3),
     )
     write_index(config.index_dir, manifest, passages, vectors, extras)
-    log.info("built index: %d documents, %d passages in %.1fs", len(documents), len(passages), time.perf_counter() - started)
+    log.info(
+        "built index: %d documents, %d passages (%d reused, %d embedded) in %.1fs",
+        len(documents), len(passages), reused, len(passages) - reused, time.perf_counter() - started,
+    )
     return read_index(config.index_dir)
 
 
-def _components(passages: list[Passage], texts: list[str], embedder: Embedder, config: IndexConfig, progress: bool):
-    """Writers for the lexical index, duplicate pairs and sentence table of this build."""
+def _live(config: IndexConfig, embedder: Embedder) -> StoredIndex | None:
+    """The published build, if it is readable and made with this model; else nothing to reuse."""
+    try:
+        stored = read_index(config.index_dir)
+    except CitedError:
+        return None
+    return stored if stored.manifest.get("model", {}).get("fingerprint") == embedder.info.fingerprint else None
+
+
+def _components(passages: list[Passage], texts: list[str], embedder: Embedder, config: IndexConfig, known: KnownVectors, progress: bool):
+    """Writers for the lexical index, duplicate pairs and sentence table of this build, the
+    sentences reused and the sentences in all."""
     lexical = BM25Index.build(texts)  # same text the model embeds: title and heading help names match
     pairs = find_duplicates([p.text for p in passages], [p.doc_id for p in passages])
     sentences, members = sentence_spans(passages)
-    sentence_vectors = embedder.encode([s.text for s in sentences], batch_size=config.batch_size, progress=progress)
+    sentence_vectors, reused = encode_reusing(embedder, [s.text for s in sentences], known.sentences, config.batch_size, progress)
     return {
         LEXICAL: lexical.save,
         DUPLICATES: write_duplicates(pairs),
         SENTENCES: write_sentences([s.start for s in sentences], [s.end for s in sentences], members, sentence_vectors),
-    }
+    }, reused, len(sentences)
 
 
 def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, progress: bool = False) -> StoredIndex:

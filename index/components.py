@@ -62,9 +62,12 @@ def read_components(build: Path) -> Components:
             duplicates.setdefault(pair["b"], []).append((pair["a"], pair["containment"]))
     for partners in duplicates.values():
         partners.sort(key=lambda p: (-p[1], p[0]))
+    return Components(BM25Index.load(build / LEXICAL), duplicates, read_sentences(build))
+
+
+def read_sentences(build: Path) -> SentenceTable:
     arrays = {name: np.load(build / SENTENCES / f"{name}.npy", allow_pickle=False) for name in
               ("starts", "ends", "member_offsets", "member_ids", "vectors")}
     offsets, ids = arrays["member_offsets"], arrays["member_ids"]
     members = [ids[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-    table = SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"])
-    return Components(BM25Index.load(build / LEXICAL), duplicates, table)
+    return SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"])

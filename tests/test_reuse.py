@@ -1,0 +1,72 @@
+"""A rebuild encodes only text the live build has not embedded, and gives the index a fresh build would."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from index import IndexConfig, build_index
+from index.components import read_sentences
+from tests.conftest import SMALL_DOCS
+
+NEW_DOC = (
+    "Ferry Timetable Changes for Winter\n\n"
+    "The island ferry will run four times a day from November. The last boat leaves at six in the evening.\n"
+)
+
+
+class _Counting:
+    """The real embedder, counting the texts it is asked to encode."""
+
+    def __init__(self, embedder) -> None:
+        self._embedder = embedder
+        self.info, self.model, self.model_length = embedder.info, embedder.model, embedder.model_length
+        self.encoded: list[str] = []
+
+    def encode(self, texts, **kwargs):
+        self.encoded += list(texts)
+        return self._embedder.encode(texts, **kwargs)
+
+
+def test_adding_a_file_embeds_only_its_text_and_matches_a_fresh_build(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    first = build_index(config, embedder)
+    (small_corpus / "ferry.txt").write_text(NEW_DOC, encoding="utf-8")
+    counting = _Counting(embedder)
+    again = build_index(config, counting)
+    new = [p for p in again.passages if p.source == "ferry.txt"]
+    reuse = again.manifest["reuse"]
+    assert reuse["passages_reused"] == len(first.passages) and reuse["passages_embedded"] == len(new) >= 1
+    assert reuse["sentences_embedded"] >= 2 and all("ferry" in t.lower() or "boat" in t.lower() or "winter" in t.lower()
+                                                     for t in counting.encoded)
+    fresh = build_index(dataclasses.replace(config, index_dir=tmp_path / "fresh"), embedder)
+    assert fresh.manifest["reuse"]["passages_reused"] == 0
+    assert again.passages == fresh.passages
+    n = len(fresh.passages)
+    # reused vectors were encoded in other batches: equal up to float noise (~1e-7), far below any score gap
+    np.testing.assert_allclose(again.vector_index.reconstruct_n(0, n), fresh.vector_index.reconstruct_n(0, n), atol=1e-5)
+    s_again, s_fresh = read_sentences(again.path), read_sentences(fresh.path)
+    assert np.array_equal(s_again.starts, s_fresh.starts) and np.array_equal(s_again.ends, s_fresh.ends)
+    np.testing.assert_allclose(s_again.vectors, s_fresh.vectors, atol=1e-5)
+
+
+def test_deleting_a_file_removes_its_passages_and_embeds_nothing(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    build_index(config, embedder)
+    (small_corpus / sorted(SMALL_DOCS)[0]).unlink()
+    counting = _Counting(embedder)
+    again = build_index(config, counting)
+    assert counting.encoded == [] and again.manifest["reuse"]["passages_embedded"] == 0
+    assert {p.source for p in again.passages} == set(sorted(SMALL_DOCS)[1:])
+
+
+def test_a_changed_embedding_input_is_embedded_again(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    build_index(config, embedder)
+    with_context = dataclasses.replace(config, chunk=dataclasses.replace(config.chunk, embed_context=True))
+    again = build_index(with_context, embedder)
+    # passages now embed title and heading too: nothing matches; their sentences are unchanged
+    assert again.manifest["reuse"]["passages_reused"] == 0
+    assert again.manifest["reuse"]["sentences_embedded"] == 0
