@@ -15,6 +15,7 @@ from index import Embedder, Retriever, SearchOptions, open_index
 from index.response import response
 from service import errors
 from service.lane import InferenceLane
+from service.swap import IndexWatcher
 from service.limits import BodySizeLimit
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse
 from service.settings import Settings
@@ -60,9 +61,19 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             torch_threads=settings.torch_threads,
         ).start()
         log.info("serving %d passages from %s", len(app.state.retriever.passages), app.state.retriever.stored.path)
+
+        def swap(new: Retriever) -> None:  # two attribute writes: each request sees one index or the other
+            app.state.lane.retriever = new
+            app.state.retriever = new
+
+        watcher = None
+        if settings.reload_interval_s > 0:
+            watcher = IndexWatcher(app.state.retriever, settings.index_dir, swap, settings.reload_interval_s).start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.close()
             app.state.lane.close()
 
     app = FastAPI(
@@ -78,7 +89,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     # Async routes: the event loop only parses, waits and writes; the model runs on the lane's
     # thread, and /health never queues behind questions.
     @app.post("/query", response_model=QueryResponse, responses=_ERRORS)
-    async def query(body: QueryRequest, retriever: RetrieverDep, lane: LaneDep) -> Response:
+    async def query(body: QueryRequest, lane: LaneDep) -> Response:
         """Return the passages that best answer the question, each with its citation."""
         started = time.perf_counter()
         found = await lane.search(body.question, SearchOptions(top_k=body.top_k, token_budget=body.token_budget), timeout)

@@ -261,6 +261,7 @@ class InferenceLane:
     def _search(self, questions: list[str], options: list[SearchOptions]) -> list[SearchResult]:
         """Cached vectors where known; one forward pass for the rest (a question asked twice in
         one batch is encoded once); then one search call for the batch."""
+        retriever = self.retriever  # a hot swap (service.swap) takes effect at the next batch
         keys = [self.cache.key(q) for q in questions]
         vectors: dict[tuple[str, str], np.ndarray] = {}
         for key in keys:
@@ -271,10 +272,10 @@ class InferenceLane:
             first: dict[tuple[str, str], str] = {}
             for key, question in zip(keys, questions, strict=True):
                 first.setdefault(key, question)
-            encoded = self.retriever.embedder.encode([first[k] for k in missing], batch_size=len(missing))
+            encoded = retriever.embedder.encode([first[k] for k in missing], batch_size=len(missing))
             self.counters.encoded += len(missing)
             for key, vector in zip(missing, encoded, strict=True):
                 vectors[key] = vector
                 self.cache.put(key, vector)
         queries = np.stack([vectors[k] for k in keys])
-        return self.retriever.search_encoded(questions, queries, options)
+        return retriever.search_encoded(questions, queries, options)

@@ -1,0 +1,75 @@
+"""Hot index swap: a running server follows the build that CURRENT names, between requests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from index import CitedError, Retriever
+from index.store import POINTER, read_index
+
+log = logging.getLogger(__name__)
+
+
+def published(index_dir: Path) -> str | None:
+    """The build folder CURRENT names now, or None while there is none."""
+    try:
+        return (index_dir / POINTER).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+class IndexWatcher:
+    """Polls CURRENT; when it names another build, loads it beside the live one and hands it to
+    ``swap``. Requests already running keep the retriever they started with, so they finish on
+    the old index; the old one is freed when the last of them lets go.
+
+    A new build that cannot be read (corrupt, or made with another model) is logged and the
+    live index keeps serving: a bad publish never takes the service down.
+    """
+
+    def __init__(self, current: Retriever, index_dir: Path, swap: Callable[[Retriever], None], interval: float) -> None:
+        self.current = current
+        self.index_dir = index_dir
+        self.swap = swap
+        self.interval = interval
+        self.swaps = 0
+        self._stop = threading.Event()
+        self._refused: str | None = None  # a build already found unreadable: not retried every poll
+        self._thread = threading.Thread(target=self._run, name="cited-index-watcher", daemon=True)
+
+    def start(self) -> IndexWatcher:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.check()
+
+    def check(self) -> bool:
+        """Swap if CURRENT names a new readable build; True when it did."""
+        name = published(self.index_dir)
+        if name is None or name == self.current.stored.path.name or name == self._refused:
+            return False
+        try:
+            stored = read_index(self.index_dir)
+            retriever = Retriever(self.current.embedder, stored, self.current.ranking)
+        except CitedError as exc:
+            self._refused = name
+            log.error("not switching to the new index build %s: %s", name, exc)
+            return False
+        if stored.manifest.get("model", {}).get("fingerprint") != self.current.embedder.info.fingerprint:
+            self._refused = name
+            log.error("not switching to the new index build %s: it was built with another model", name)
+            return False
+        self.swap(retriever)
+        log.info("switched to index build %s: %d passages", stored.path.name, len(retriever.passages))
+        self.current = retriever
+        self.swaps += 1
+        return True
