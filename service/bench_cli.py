@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from index.errors import UsageError
+from service.arguments import positive
 from service.settings import Settings
 
 DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
@@ -31,16 +32,6 @@ def _levels(text: str) -> list[int]:
     if not levels or any(n < 1 or n > 1024 for n in levels):
         raise argparse.ArgumentTypeError(f"each level must be between 1 and 1024 clients, got {text!r}")
     return levels
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
@@ -59,7 +50,7 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     p.add_argument("--url", default=None, help="drive this running server instead of starting one (memory is then not measured)")
     p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set whose questions are asked (default {DEFAULT_QUESTIONS})")
     p.add_argument("--levels", type=_levels, default=list(LEVELS), help="concurrent clients per level (default 1,4,16,64)")
-    p.add_argument("--requests", type=_positive, default=200, help="requests per level (default 200; at least the level's clients)")
+    p.add_argument("--requests", type=positive, default=200, help="requests per level (default 200; at least the level's clients)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for load.json and load.md (default {DEFAULT_OUT}/)")
     p.set_defaults(handler=cmd_load)
 
@@ -68,6 +59,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     from eval.load import markdown, run_load, write
     from eval.questions import QuestionSetError, load_questions
     from index import Embedder
+    from service.lane import torch_thread_count
 
     try:
         questions = list(dict.fromkeys(q.question for q in load_questions(args.questions, settings.corpus_dir)))
@@ -86,7 +78,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
         embedder = Embedder(settings.model)
         import torch
 
-        torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)  # the lane's own count
+        torch.set_num_threads(torch_thread_count(settings.torch_threads))  # the lane's own count
         report = run_load(
             url, questions, embedder, levels=args.levels, requests=args.requests,
             rss_mb=(lambda: _rss_mb(pid)) if pid else (lambda: None),

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from index import CitedError, Retriever
 from index.errors import UsageError
+from service.arguments import whole_number
 from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
 from service.settings import Settings
@@ -107,14 +108,6 @@ def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int
     return 0
 
 
-def _whole_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     settings_flags = _settings_flags()
     parser = argparse.ArgumentParser(prog="cited", description="Retrieval with character-exact citations.")
@@ -129,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", parents=[settings_flags], help="ask one question in-process, as the API would answer it")
     p.add_argument("question")
-    p.add_argument("--top-k", type=_whole_number, default=5, help="passages to return (1-50, default 5)")
-    p.add_argument("--token-budget", type=_whole_number, default=None, help="cl100k tokens the passages may add up to")
+    p.add_argument("--top-k", type=whole_number, default=5, help="passages to return (1-50, default 5)")
+    p.add_argument("--token-budget", type=whole_number, default=None, help="cl100k tokens the passages may add up to")
     p.add_argument("--json", action="store_true", help="print the API's JSON response")
     p.set_defaults(handler=cmd_query)
 

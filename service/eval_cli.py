@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from index import EXPERIMENTS, RankingConfig, Retriever
 from index.errors import UsageError
+from service.arguments import count, positive
 from service.settings import Settings
 
 Loader = Callable[..., Retriever]  # (settings, progress=False) -> the loaded retriever
@@ -58,21 +59,6 @@ def _max_drop(text: str) -> float:
     return _fraction(text)
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _diversity_lambda(text: str) -> float:
@@ -124,7 +110,7 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for report.json and report.md (default {DEFAULT_OUT}/)")
     p.add_argument("--baseline", type=Path, default=None, help="baseline file to gate against: exit 1 if a gated metric drops too far")
     p.add_argument("--max-drop", type=_max_drop, default=None, help="largest allowed drop of a gated metric below the baseline (default 0.0)")
-    p.add_argument("--allow-questions", type=_count, default=None, metavar="N",
+    p.add_argument("--allow-questions", type=count, default=None, metavar="N",
                    help="allow each gated metric to drop by as much as N questions can move it (N / answerable questions)")
     p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE", help="write this run's gated aggregates as a baseline")
     p.set_defaults(handler=cmd_eval)
@@ -139,7 +125,7 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     b.add_argument("folder", type=Path, metavar="FOLDER", help="collection folder (corpus.jsonl, queries.jsonl, qrels/)")
     b.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for the reports (default {DEFAULT_OUT}/)")
     b.add_argument("--qrels", default="test.tsv", help="qrels file inside FOLDER/qrels (default test.tsv)")
-    b.add_argument("--k", type=_positive, default=DEFAULT_K, help=f"documents retrieved per query (default {DEFAULT_K})")
+    b.add_argument("--k", type=positive, default=DEFAULT_K, help=f"documents retrieved per query (default {DEFAULT_K})")
     b.set_defaults(handler=cmd_beir)
 
     t = nested.add_parser("bench", parents=[flags], help="query latency of each ranking configuration, side by side")

@@ -18,6 +18,11 @@ from threadpoolctl import threadpool_limits
 from index import CitedError, Retriever, SearchOptions, SearchResult
 
 
+def torch_thread_count(setting: int) -> int:
+    """The ``torch_threads`` setting made explicit: 0 means one per core."""
+    return setting or os.cpu_count() or 1
+
+
 class LaneError(CitedError):
     """The lane cannot take or finish a question now; the client should retry after ``retry_after`` s."""
 
@@ -134,7 +139,7 @@ class InferenceLane:
         self.max_batch = max_batch
         self.batch_wait = batch_wait_ms / 1000
         self.max_queue = max_queue
-        self.torch_threads = torch_threads or os.cpu_count() or 1
+        self.torch_threads = torch_thread_count(torch_threads)
         tokenizer = retriever.embedder.model.tokenizer
         self.cache = VectorCache(cache_size, retriever.embedder.info.fingerprint, bool(getattr(tokenizer, "do_lower_case", False)))
         self.counters = _Counters()
