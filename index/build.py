@@ -14,7 +14,7 @@ from index.config import IndexConfig
 from index.embed import Embedder
 from index.errors import CitedError, IndexMissing, IndexStale
 from index.highlight import sentence_spans
-from index.ingest import corpus_digest, read_corpus
+from index.ingest import Corpus, corpus_digest, read_corpus
 from index.lexical import BM25Index
 from index.manifest import expected_inputs, new_manifest, stale_reasons
 from index.reuse import KnownVectors, encode_reusing, known_vectors
@@ -24,12 +24,12 @@ from index.types import Passage
 log = logging.getLogger(__name__)
 
 
-def passages_for(config: IndexConfig, embedder: Embedder) -> tuple[list[Passage], list[dict]]:
-    """Ingest, clean and chunk the corpus; also returns one summary record per document."""
+def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder) -> tuple[list[Passage], list[dict]]:
+    """Clean and chunk the corpus; also returns one summary record per document."""
     passages: list[Passage] = []
     documents: list[dict] = []
     limit = embedder.info.max_seq_length
-    for doc in read_corpus(config.corpus_dir):
+    for doc in corpus.documents:
         cleaned = clean(doc.text, fallback_title=Path(doc.source).stem)
         chunks = chunk_document(doc, cleaned, config.chunk, embedder.model_length, limit)
         documents.append({"doc_id": doc.doc_id, "source": doc.source, "title": cleaned.title, "passages": len(chunks)})
@@ -40,16 +40,17 @@ def passages_for(config: IndexConfig, embedder: Embedder) -> tuple[list[Passage]
 def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
     """Build and publish; text the live build already embedded with this model is not encoded again."""
     started = time.perf_counter()
-    files = corpus_digest(config.corpus_dir)
+    corpus = read_corpus(config.corpus_dir)
     known = known_vectors(_live(config, embedder))
-    passages, documents = passages_for(config, embedder)
+    passages, documents = passages_for(corpus, config, embedder)
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
     vectors, reused = encode_reusing(embedder, texts, known.passages, config.batch_size, progress)
     extras, sentences_reused, sentences = _components(passages, texts, embedder, config, known, progress)
     counts = {"passages_reused": reused, "passages_embedded": len(passages) - reused,
               "sentences_reused": sentences_reused, "sentences_embedded": sentences - sentences_reused}
     manifest = new_manifest(
-        expected_inputs(embedder.info, config.chunk, files),
+        expected_inputs(embedder.info, config.chunk, corpus.files),
+        corpus_stat=corpus.stat,
         documents=documents,
         passages=len(passages),
         reuse=counts,
@@ -99,7 +100,8 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
             raise
         log.warning("building index: none at %s", config.index_dir)
         return build_index(config, embedder, progress)
-    expected = expected_inputs(embedder.info, config.chunk, corpus_digest(config.corpus_dir))
+    digest = corpus_digest(config.corpus_dir, stored.manifest)  # reads only files whose stat changed
+    expected = expected_inputs(embedder.info, config.chunk, digest.files)
     if reasons := stale_reasons(stored.manifest, expected):
         if not rebuild:
             raise IndexStale(f"index at {config.index_dir} is stale: {'; '.join(reasons)}")

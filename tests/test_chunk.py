@@ -117,7 +117,7 @@ def test_a_word_longer_than_a_passage_is_cut_inside_the_word() -> None:
 def seed_passages(embedder):
     spec = ChunkSpec()
     out = []
-    for doc in read_corpus(SEEDS):
+    for doc in read_corpus(SEEDS).documents:
         cleaned = clean(doc.text, fallback_title=Path(doc.source).stem)
         out.append((doc, cleaned, chunk_document(doc, cleaned, spec, embedder.model_length, embedder.info.max_seq_length)))
     return out

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from index import IndexConfig, build_index
+from index import IndexConfig, IndexStale, build_index, open_index
 from index.components import read_sentences
 from tests.conftest import SMALL_DOCS
 
@@ -70,3 +72,20 @@ def test_a_changed_embedding_input_is_embedded_again(small_corpus: Path, tmp_pat
     # passages now embed title and heading too: nothing matches; their sentences are unchanged
     assert again.manifest["reuse"]["passages_reused"] == 0
     assert again.manifest["reuse"]["sentences_embedded"] == 0
+
+
+def test_a_fresh_index_opens_without_reading_the_corpus(small_corpus: Path, tmp_path: Path, embedder, monkeypatch) -> None:
+    for path in small_corpus.rglob("*.txt"):  # files not written just before the build read them
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    built = build_index(config, embedder)
+    reads: list[Path] = []
+    original = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or original(self))
+    assert open_index(config, embedder, rebuild=False).path == built.path
+    assert not [p for p in reads if p.is_relative_to(small_corpus)]
+    (small_corpus / "new.txt").write_text("A new document about glaciers.\n", encoding="utf-8")
+    with pytest.raises(IndexStale, match="added: new.txt"):
+        open_index(config, embedder, rebuild=False)
+    assert [p.name for p in reads if p.is_relative_to(small_corpus)] == ["new.txt"]

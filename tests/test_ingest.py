@@ -1,0 +1,87 @@
+"""Reading the corpus: exact bytes, and knowing what changed without reading what did not."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from index.errors import CorpusError
+from index.ingest import RACY_NS, corpus_digest, corpus_stats, read_corpus
+
+
+def _corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes("Alpha line.\r\nSecond — line.\n".encode())
+    (folder / "sub" / "b.txt").write_text("Beta.\n", encoding="utf-8")
+    (folder / "ignored.md").write_text("not a .txt file\n", encoding="utf-8")
+    return folder
+
+
+def _age(folder: Path, seconds: float) -> None:
+    """Move every file's mtime into the past, as for files that were not just written."""
+    for path in folder.rglob("*.txt"):
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - int(seconds * 1e9)))
+
+
+def _manifest(folder: Path) -> dict:
+    corpus = read_corpus(folder)
+    return {"corpus": {"files": corpus.files}, "corpus_stat": corpus.stat}
+
+
+def test_documents_keep_their_bytes_and_the_digest_is_of_those_bytes(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    corpus = read_corpus(folder)
+    assert [d.source for d in corpus.documents] == ["a.txt", "sub/b.txt"]
+    assert corpus.documents[0].text == "Alpha line.\r\nSecond — line.\n"  # no newline translation
+    assert corpus.files["a.txt"] == hashlib.sha256((folder / "a.txt").read_bytes()).hexdigest()
+    assert set(corpus.stat["files"]) == {"a.txt", "sub/b.txt"}
+
+
+def test_unchanged_files_are_not_read_again(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    _age(folder, 10)
+    recorded = _manifest(folder)
+    digest = corpus_digest(folder, recorded)
+    assert digest.hashed == 0 and digest.files == recorded["corpus"]["files"]
+
+
+def test_a_file_whose_stat_changed_is_hashed_again_and_only_it(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    _age(folder, 10)
+    recorded = _manifest(folder)
+    (folder / "a.txt").write_text("Alpha line, edited.\n", encoding="utf-8")
+    (folder / "c.txt").write_text("Gamma.\n", encoding="utf-8")
+    digest = corpus_digest(folder, recorded)
+    assert digest.hashed == 2  # the edited file and the new one
+    assert digest.files["a.txt"] == hashlib.sha256(b"Alpha line, edited.\n").hexdigest()
+    assert digest.files["sub/b.txt"] == recorded["corpus"]["files"]["sub/b.txt"]
+
+
+def test_a_file_written_just_before_it_was_read_is_never_trusted_by_its_stat(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)  # written now: within RACY_NS of the read
+    recorded = _manifest(folder)
+    assert all(mtime >= recorded["corpus_stat"]["taken_ns"] - RACY_NS for _, mtime in recorded["corpus_stat"]["files"].values())
+    assert corpus_digest(folder, recorded).hashed == 2
+
+
+def test_without_a_record_everything_is_hashed(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    assert corpus_digest(folder).hashed == 2
+    assert corpus_digest(folder, {"corpus": {"files": {}}}).hashed == 2  # a manifest from before stats were kept
+
+
+def test_stats_list_every_document_file(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    assert set(corpus_stats(folder)) == {"a.txt", "sub/b.txt"}
+
+
+def test_invalid_utf8_names_the_file(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    (folder / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin1.txt is not valid UTF-8 \(byte 3\)"):
+        read_corpus(folder)
