@@ -15,6 +15,7 @@ from index import Embedder, Retriever, SearchOptions, open_index
 from index.response import response
 from service import errors
 from service.lane import InferenceLane
+from service.corpus_watch import CorpusWatcher
 from service.swap import IndexWatcher
 from service.limits import BodySizeLimit
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse
@@ -66,13 +67,16 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             app.state.lane.retriever = new
             app.state.retriever = new
 
-        watcher = None
+        watchers: list[IndexWatcher | CorpusWatcher] = []
         if settings.reload_interval_s > 0:
-            watcher = IndexWatcher(app.state.retriever, settings.index_dir, swap, settings.reload_interval_s).start()
+            watchers.append(IndexWatcher(app.state.retriever, settings.index_dir, swap, settings.reload_interval_s).start())
+            if settings.watch:
+                watchers.append(CorpusWatcher(settings.index_config(), settings.reload_interval_s, watchers[0].check).start())
+        app.state.watchers = watchers
         try:
             yield
         finally:
-            if watcher is not None:
+            for watcher in reversed(watchers):
                 watcher.close()
             app.state.lane.close()
 

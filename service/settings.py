@@ -53,10 +53,13 @@ class Settings(_RankedSettings):
     cache_size: int = Field(4096, ge=0, le=10_000_000, description="Question vectors kept for repeated questions (LRU); 0 turns the cache off.")
     torch_threads: int = Field(0, ge=0, le=512, description="Threads of one forward pass; 0 means one per core.")
     reload_interval_s: float = Field(2.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build and switches to it between requests; 0 turns it off.")
+    watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a .txt file is added, changed or removed, build (embedding only new text) and serve the new build.")
 
     @model_validator(mode="after")
     def _valid_chunking(self) -> Settings:
         ChunkSpec(self.chunk_tokens, self.overlap_tokens, self.embed_context)  # the chunker's own rule, named here
+        if self.watch and self.reload_interval_s == 0:
+            raise ValueError("watch needs reload_interval_s above 0: it polls the corpus at that interval")
         return self
 
     def index_config(self) -> IndexConfig:

@@ -38,6 +38,7 @@ class IndexWatcher:
         self.swaps = 0
         self._stop = threading.Event()
         self._refused: str | None = None  # a build already found unreadable: not retried every poll
+        self._lock = threading.Lock()  # the poll and the corpus watcher may both ask at once
         self._thread = threading.Thread(target=self._run, name="cited-index-watcher", daemon=True)
 
     def start(self) -> IndexWatcher:
@@ -54,6 +55,10 @@ class IndexWatcher:
 
     def check(self) -> bool:
         """Swap if CURRENT names a new readable build; True when it did."""
+        with self._lock:
+            return self._check()
+
+    def _check(self) -> bool:
         name = published(self.index_dir)
         if name is None or name == self.current.stored.path.name or name == self._refused:
             return False

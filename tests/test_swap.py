@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
 from index import IndexConfig, Retriever, build_index
 from index.store import POINTER
@@ -48,3 +51,75 @@ def test_an_unreadable_new_build_is_refused_and_the_live_one_keeps_serving(small
     assert "not switching to the new index build build-that-was-deleted" in caplog.text
     newer = build_index(config, embedder)
     assert watcher.check() and swapped[0].stored.path == newer.path and watcher.current is swapped[0]
+
+
+def test_a_swap_under_sixteen_clients_fails_no_request(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    settings = Settings(corpus_dir=small_corpus, index_dir=config.index_dir, reload_interval_s=0.1)
+    ask = {"question": "When does the last ferry boat leave?", "top_k": 1}
+    statuses: list[int] = []
+    sources: list[str] = []
+    stop = threading.Event()
+
+    def client(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                reply = http.post("/query", json=ask)
+                statuses.append(reply.status_code)
+                if reply.status_code == 200:
+                    sources.append(reply.json()["results"][0]["citation"]["source"])
+
+    with serving(settings, Retriever(embedder, build_index(config, embedder))) as url:
+        clients = [threading.Thread(target=client, args=(url,)) for _ in range(16)]
+        for t in clients:
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(statuses) < 50:  # under load before the publish
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (small_corpus / "ferry.txt").write_text(FERRY, encoding="utf-8")
+        build_index(config, embedder)
+        answered_before = len(sources)
+        while "ferry.txt" not in sources[answered_before:]:
+            assert time.monotonic() < deadline, "the new build was not served"
+            time.sleep(0.01)
+        switched_at = len(sources)
+        while len(sources) < switched_at + 50:  # and under load after it
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stop.set()
+        for t in clients:
+            t.join(30)
+    assert set(statuses) == {200}, f"{len(statuses) - statuses.count(200)} failed requests"
+    assert set(sources[switched_at:]) == {"ferry.txt"}  # once switched, never back to the old build
+
+
+def test_watch_indexes_a_dropped_file_and_forgets_a_deleted_one(small_corpus: Path, tmp_path: Path, embedder, caplog) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    settings = Settings(corpus_dir=small_corpus, index_dir=config.index_dir, reload_interval_s=0.1, watch=True)
+    ask = {"question": "When does the last ferry boat leave?", "top_k": 3}
+
+    def served(url: str) -> set[str]:
+        return {r["citation"]["source"] for r in httpx.post(url + "/query", json=ask).json()["results"]}
+
+    def wait_for(condition, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    with serving(settings, Retriever(embedder, build_index(config, embedder))) as url:
+        (small_corpus / "ferry.txt").write_text(FERRY, encoding="utf-8")
+        wait_for(lambda: "ferry.txt" in served(url), "a dropped file was not indexed")
+        (small_corpus / "broken.txt").write_bytes(b"caf\xe9\n")
+        wait_for(lambda: "broken.txt is not valid UTF-8" in caplog.text, "a bad file was not reported")
+        assert "ferry.txt" in served(url)  # the last good build keeps serving
+        (small_corpus / "broken.txt").unlink()
+        (small_corpus / "ferry.txt").unlink()
+        wait_for(lambda: "ferry.txt" not in served(url), "a deleted file was still served")
+        assert httpx.get(url + "/health").json()["documents"] == 2
+
+
+def test_watch_needs_a_polling_interval() -> None:
+    with pytest.raises(ValidationError, match="watch needs reload_interval_s"):
+        Settings(watch=True, reload_interval_s=0)
