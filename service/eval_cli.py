@@ -130,6 +130,8 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
 
     t = nested.add_parser("bench", parents=[flags], help="query latency of each ranking configuration, side by side")
     t.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"questions to time (default {DEFAULT_QUESTIONS})")
+    t.add_argument("--collection", type=Path, metavar="FOLDER",
+                   help="time a BEIR collection's queries on its own index instead (e.g. eval/cranfield; built if missing)")
     t.add_argument("--rounds", type=int, default=3, help="times each question is asked per configuration (default 3)")
     t.set_defaults(handler=cmd_bench)
 
@@ -160,11 +162,21 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, load: Loader) -> int
     from eval.bench import run_bench, table
     from eval.questions import QuestionSetError, load_questions
 
-    try:
-        questions = [q.question for q in load_questions(args.questions, settings.corpus_dir)]
-    except QuestionSetError as exc:
-        raise UsageError(f"question set: {exc}") from None
-    report = run_bench(load(settings).with_ranking(_ranking(args, settings)), questions, rounds=max(1, args.rounds))
+    if args.collection is not None:
+        from eval.beir import load_beir
+        from eval.beir_index import prepare_index
+        from index import Embedder
+
+        collection = load_beir(args.collection)
+        retriever = prepare_index(collection, settings.index_config(), Embedder(settings.model)).retriever
+        questions = list(collection.queries.values())
+    else:
+        try:
+            questions = [q.question for q in load_questions(args.questions, settings.corpus_dir)]
+        except QuestionSetError as exc:
+            raise UsageError(f"question set: {exc}") from None
+        retriever = load(settings)
+    report = run_bench(retriever.with_ranking(_ranking(args, settings)), questions, rounds=max(1, args.rounds))
     print(table(report))
     print(json.dumps(report))
     return 0
