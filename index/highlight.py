@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+import faiss
 import numpy as np
 
 from index.sentences import split_sentences
-from index.ties import ranked
+from index.ties import TIE_SLACK, Key, cut_is_settled, ranked, top
 from index.types import Passage, Span
 
 HIGHLIGHT_MARGIN = 0.05  # other sentences within this cosine of the best one are highlighted too
@@ -34,20 +35,76 @@ class SentenceTable:
     vectors: np.ndarray
 
     @cached_property
-    def _flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Member ids laid end to end, each passage's first position, and which passages have any."""
-        lengths = np.array([len(m) for m in self.members], dtype=np.int64)
-        flat = np.concatenate([np.asarray(m, dtype=np.int64) for m in self.members]) if lengths.sum() else np.zeros(0, np.int64)
-        firsts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        return flat, firsts, lengths > 0
+    def _owners(self) -> list[list[int]]:
+        """owners[i]: the passage rows holding sentence i (overlapping passages share sentences)."""
+        owners: list[list[int]] = [[] for _ in range(len(self.vectors))]
+        for row, ids in enumerate(self.members):
+            for i in ids:
+                owners[int(i)].append(row)
+        return owners
 
-    def best_per_passage(self, query: np.ndarray) -> np.ndarray:
-        """Each passage's best sentence cosine with ``query`` (-1 for a passage without sentences)."""
-        flat, firsts, nonempty = self._flat
-        best = np.full(len(self.members), -1.0, dtype=np.float32)
-        if len(flat):
-            scores = (self.vectors @ query)[flat]
-            best[nonempty] = np.maximum.reduceat(scores, firsts[nonempty])
+    @cached_property
+    def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Passages that have sentences, their sentence ids laid end to end, and where each starts."""
+        rows = np.flatnonzero([len(m) > 0 for m in self.members])
+        lengths = np.array([len(self.members[r]) for r in rows], dtype=np.int64)
+        flat = np.concatenate([np.asarray(self.members[r], dtype=np.int64) for r in rows]) if len(rows) else np.zeros(0, np.int64)
+        return rows, flat, np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+    @cached_property
+    def _search_index(self) -> faiss.Index:
+        index = faiss.IndexFlatIP(self.vectors.shape[1])
+        index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        return index
+
+    def best_of(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """Each row's best sentence cosine with ``query`` (-1 for a passage without sentences).
+
+        Costs the sentences of ``rows`` only, so scoring a bounded candidate set stays bounded
+        however large the corpus grows.
+        """
+        best = np.full(len(rows), -1.0, dtype=np.float32)
+        groups = [self.members[row] for row in rows]
+        lengths = np.array([len(g) for g in groups], dtype=np.int64)
+        nonempty = lengths > 0
+        if nonempty.any():
+            scores = self.vectors[np.concatenate([g for g in groups if len(g)]).astype(np.int64)] @ query
+            firsts = np.concatenate([[0], np.cumsum(lengths[nonempty])[:-1]]).astype(np.int64)
+            best[nonempty] = np.maximum.reduceat(scores, firsts)
+        return best
+
+    def passages_by_sentence(self, queries: np.ndarray, depth: int, key: Key = None) -> list[list[int]]:
+        """Per query, the ``depth`` passages whose best sentence scores highest (ties settled by ``key``).
+
+        Asked of a FAISS index over the sentences, not of every sentence's cosine: a passage's
+        best sentence is its first in the sentence ranking, so walking that ranking until
+        ``depth`` passages are seen and the cut is settled (index.ties) gives exactly the
+        passages a full scan would, at the cost of a search.
+        """
+        n = len(self.vectors)
+        if n == 0 or depth <= 0:
+            return [[] for _ in queries]
+        fetch = min(n, 4 * depth + TIE_SLACK)  # a passage usually holds several of the top sentences
+        if 2 * fetch >= n:  # most sentences would be fetched anyway: one scan of them all is cheaper
+            rows, flat, firsts = self._scan
+            return [[row for row, _ in top(np.maximum.reduceat((self.vectors @ q)[flat], firsts), depth, key, rows=rows)] for q in queries]
+        while True:
+            scores, ids = self._search_index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+            found = [self._first_seen(ss, ii) for ss, ii in zip(scores, ids, strict=True)]
+            if fetch >= n or all(cut_is_settled([*best.values(), float(ss[-1])], depth) for best, ss in zip(found, scores, strict=True)):
+                break
+            fetch = min(n, 2 * fetch)
+        return [[row for row, _ in top(np.fromiter(best.values(), np.float64, len(best)), depth, key, rows=np.fromiter(best, np.int64, len(best)))]
+                for best in found]
+
+    def _first_seen(self, scores: np.ndarray, ids: np.ndarray) -> dict[int, float]:
+        """Passage rows in the order their best sentence appears, with that sentence's score."""
+        best: dict[int, float] = {}
+        for score, i in zip(scores.tolist(), ids.tolist(), strict=True):
+            if i < 0:  # FAISS pads with -1 beyond the vectors it has
+                break
+            for row in self._owners[i]:
+                best.setdefault(row, score)
         return best
 
 

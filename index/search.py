@@ -27,12 +27,11 @@ from index.errors import ModelError
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from index.highlight import best_sentences
 from index.store import StoredIndex
-from index.ties import TIE_TOLERANCE, cut_is_settled, ranked, stable_key, top
+from index.ties import TIE_SLACK, TIE_TOLERANCE, cut_is_settled, ranked, stable_key, top
 from index.types import Hit, Passage, Span
 
 ANSWER_FROM = 3  # the answer sentence is the best highlighted one among this many top results
 COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
-TIE_SLACK = 8  # rows asked of FAISS beyond the depth needed, so a tie at the cut is seen whole
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,10 @@ class Retriever:
         self.components: Components = read_components(stored.path)
         pairs = ((a, b) for a, partners in self.components.duplicates.items() for b, _ in partners)
         self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
+        self.copy_partners: dict[str, set[str]] = {}  # document -> the documents that are copies of it
+        for a, b in (tuple(pair) for pair in self.copies):
+            self.copy_partners.setdefault(a, set()).add(b)
+            self.copy_partners.setdefault(b, set()).add(a)
         # Equal scores (index.ties) are ordered by document, then offset, at every stage.
         self.order = stable_key([(p.doc_id, p.start, p.end) for p in self.passages])
         self._shingles: dict[int, frozenset[int]] = {}  # per passage row, filled as collapse meets them
@@ -146,21 +149,23 @@ class Retriever:
         w = self.ranking.sentence_weight
         if w <= 0:
             return hits
-        return [self._with_sentences(h, query, depth, w) for h, query in zip(hits, queries, strict=True)]
+        joining = self.components.sentences.passages_by_sentence(queries, depth, self.order)
+        return [self._with_sentences(h, j, query, depth, w) for h, j, query in zip(hits, joining, queries, strict=True)]
 
-    def _with_sentences(self, hits: list[tuple[int, float]], query: np.ndarray, depth: int, w: float) -> list[tuple[int, float]]:
+    def _with_sentences(self, hits: list[tuple[int, float]], joining: list[int], query: np.ndarray, depth: int, w: float) -> list[tuple[int, float]]:
         """Blend each passage's cosine with its best sentence's.
 
         A question usually asks about one sentence; in a 128-token passage that sentence's
         meaning is diluted by its neighbours. Passages whose best sentence ranks in the top
-        ``depth`` join the candidates even if the passage as a whole did not.
+        ``depth`` (``joining``) join the candidates even if the passage as a whole did not.
+        Only candidates are scored, so the cost is bounded by the depth, not the corpus.
         """
-        best = self.components.sentences.best_per_passage(query)
         cosine = dict(hits)
-        for row, _ in top(best, depth, self.order):
+        for row in joining:
             if row not in cosine:
                 cosine[row] = float(self._vector(row) @ query)
-        return ranked(((row, (1 - w) * c + w * float(best[row])) for row, c in cosine.items()), self.order)[:depth]
+        best = self.components.sentences.best_of(list(cosine), query)
+        return ranked(((row, (1 - w) * c + w * float(b)) for (row, c), b in zip(cosine.items(), best, strict=True)), self.order)[:depth]
 
     def _fuse(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> list[tuple[int, float]]:
         mode = self.ranking.retrieval
@@ -244,6 +249,8 @@ class Retriever:
         """
         kept: list[_Candidate] = []
         kept_shingles: list[frozenset[int]] = []
+        kept_at: dict[int, int] = {}  # passage row -> its place in kept
+        kept_of: dict[str, list[int]] = {}  # document -> places in kept of its results, ascending
         shown_in: dict[int, set[str]] = {}  # shingle -> documents of the kept results that show it
         pairs = self.components.duplicates
         for candidate in pool:
@@ -253,17 +260,11 @@ class Retriever:
             own = self._shingles.get(candidate.row)
             if own is None:  # a dict write is atomic: threads sharing the retriever may both fill it
                 own = self._shingles[candidate.row] = shingles(passage.text)
-            target = None
-            partners = {r for r, _ in pairs.get(candidate.row, ())}
-            for i, k in enumerate(kept):
-                if k.row in partners:
-                    target = i
-                    break
+            # each test looks up the candidate's own partners, so a deep pool costs linear time
+            target = min((kept_at[r] for r, _ in pairs.get(candidate.row, ()) if r in kept_at), default=None)
             if target is None and own:
-                for i, (k, s) in enumerate(zip(kept, kept_shingles, strict=True)):
-                    if frozenset((self.passages[k.row].doc_id, passage.doc_id)) in self.copies and len(own & s) >= SHARED_RUN:
-                        target = i
-                        break
+                places = sorted(i for doc in self.copy_partners.get(passage.doc_id, ()) for i in kept_of.get(doc, ()))
+                target = next((i for i in places if len(own & kept_shingles[i]) >= SHARED_RUN), None)
             if target is None and own:
                 # shingles already shown by kept results of other documents; counted through
                 # shown_in, so the test costs the candidate's size, not the results kept so far
@@ -276,6 +277,8 @@ class Retriever:
                     ]
                     target = max(overlaps)[1]
             if target is None:
+                kept_at[candidate.row] = len(kept)
+                kept_of.setdefault(passage.doc_id, []).append(len(kept))
                 kept.append(_Candidate(candidate.row, candidate.score))
                 kept_shingles.append(own)
                 for s in own:

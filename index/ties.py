@@ -21,6 +21,7 @@ import numpy as np
 # differences between distinct passages are far larger (cosines of different texts rarely come
 # within 1e-5 of each other). 1e-6 sits between the two.
 TIE_TOLERANCE = 1e-6
+TIE_SLACK = 8  # rows asked of an engine beyond the depth needed, so a tie at the cut is usually seen whole
 
 Key = Sequence[int] | np.ndarray | None  # key[row]: position of the row in the stable order; None: the row itself
 # Rows are ints (passage rows) for every stage of the service; any sortable id (a document name) works with key None.

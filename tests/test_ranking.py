@@ -13,6 +13,7 @@ from index.dedup import copied_documents, find_duplicates, shingles
 from index.diversify import mmr
 from index.highlight import SentenceTable
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from index.ties import top
 from tests.conftest import SEEDS, source_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +176,21 @@ def test_best_sentence_per_passage_handles_shared_and_missing_sentences() -> Non
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
     members = [np.array([0, 1]), np.array([], dtype=np.int64), np.array([1, 2]), np.array([2])]  # sentence 1 shared
     table = SentenceTable(np.zeros(3, np.int64), np.ones(3, np.int64), members, vectors)
-    best = table.best_per_passage(np.array([0.0, 1.0], dtype=np.float32))
-    assert best.tolist() == pytest.approx([1.0, -1.0, 1.0, 0.8])
-    assert table.best_per_passage(np.array([1.0, 0.0], dtype=np.float32)).tolist() == pytest.approx([1.0, -1.0, 0.6, 0.6])
+    up, right = np.array([0.0, 1.0], dtype=np.float32), np.array([1.0, 0.0], dtype=np.float32)
+    assert table.best_of([0, 1, 2, 3], up).tolist() == pytest.approx([1.0, -1.0, 1.0, 0.8])
+    assert table.best_of([3, 0], right).tolist() == pytest.approx([0.6, 1.0])
+    # passages 0 and 2 tie on the shared sentence 1: the key (here: the row) orders them
+    assert table.passages_by_sentence(np.stack([up, right]), 2) == [[0, 2], [0, 2]]
+    assert table.passages_by_sentence(up[None], 3) == [[0, 2, 3]]  # never a passage without sentences
+    assert table.passages_by_sentence(up[None], 2, key=np.array([3, 0, 1, 2])) == [[2, 0]]
+
+
+def test_passages_by_sentence_equal_a_full_scan_on_the_seeds(retriever) -> None:
+    table = retriever.components.sentences
+    questions = ["Who met Mullah Omar in 2000?", "rocket attacks on Tajikistan", "CPEC in Balochistan", "Taliban"]
+    queries = retriever.embedder.encode(questions)
+    for depth in (1, 10, 50):
+        for query, found in zip(queries, table.passages_by_sentence(queries, depth, retriever.order), strict=True):
+            full = table.best_of(range(len(retriever.passages)), query)
+            expected = top(full, depth, retriever.order)
+            assert found == [row for row, _ in expected] or np.allclose(full[found], [s for _, s in expected], atol=1e-5)
