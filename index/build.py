@@ -24,25 +24,45 @@ from index.types import Passage
 log = logging.getLogger(__name__)
 
 
-def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder) -> tuple[list[Passage], list[dict]]:
-    """Clean and chunk the corpus; also returns one summary record per document."""
+def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder, previous: StoredIndex | None = None) -> tuple[list[Passage], list[dict]]:
+    """Clean and chunk the corpus; also returns one summary record per document.
+
+    A file ``previous`` indexed with the same bytes, model, chunking and pipeline code keeps its
+    passages: chunking is a pure function of those, so only changed files are chunked again.
+    """
+    unchanged = _chunks_by_file(previous, expected_inputs(embedder.info, config.chunk, corpus.files))
     passages: list[Passage] = []
     documents: list[dict] = []
     limit = embedder.info.max_seq_length
     for doc in corpus.documents:
-        cleaned = clean(doc.text, fallback_title=Path(doc.source).stem)
-        chunks = chunk_document(doc, cleaned, config.chunk, embedder.model_length, limit)
-        documents.append({"doc_id": doc.doc_id, "source": doc.source, "title": cleaned.title, "passages": len(chunks)})
-        passages.extend(chunks)
+        found = unchanged.get((doc.source, corpus.files[doc.source]))
+        if found is None:
+            cleaned = clean(doc.text, fallback_title=Path(doc.source).stem)
+            chunks = chunk_document(doc, cleaned, config.chunk, embedder.model_length, limit)
+            found = chunks, {"doc_id": doc.doc_id, "source": doc.source, "title": cleaned.title, "passages": len(chunks)}
+        passages.extend(found[0])
+        documents.append(found[1])
     return passages, documents
+
+
+def _chunks_by_file(previous: StoredIndex | None, expected: dict) -> dict[tuple[str, str], tuple[list[Passage], dict]]:
+    """(source, sha256) -> the passages and summary ``previous`` made of that file, if made the way this build would."""
+    if previous is None or stale_reasons({**previous.manifest, "corpus": expected["corpus"]}, expected):
+        return {}
+    files = previous.manifest["corpus"]["files"]
+    by_source: dict[str, list[Passage]] = {}
+    for passage in previous.passages:
+        by_source.setdefault(passage.source, []).append(passage)
+    return {(d["source"], files[d["source"]]): (by_source.get(d["source"], []), d) for d in previous.manifest["documents"]}
 
 
 def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
     """Build and publish; text the live build already embedded with this model is not encoded again."""
     started = time.perf_counter()
     corpus = read_corpus(config.corpus_dir)
-    known = known_vectors(_live(config, embedder))
-    passages, documents = passages_for(corpus, config, embedder)
+    live = _live(config, embedder)
+    known = known_vectors(live)
+    passages, documents = passages_for(corpus, config, embedder, live)
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
     vectors, reused = encode_reusing(embedder, texts, known.passages, config.batch_size, progress)
     extras, sentences_reused, sentences = _components(passages, texts, embedder, config, known, progress)

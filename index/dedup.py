@@ -13,9 +13,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from scipy import sparse
+
 SHINGLE_WORDS = 5
 DUPLICATE_CONTAINMENT = 0.5  # at least half of the smaller passage's shingles appear in the other
 COPIED_SHARE = 0.5  # documents are copies when half the smaller one's passages have a duplicate in the other
+MAX_SHINGLE_SPREAD = 50  # passages a shingle may occur in and still count as evidence of a copy
 SHARED_RUN = 8  # shingles two passages of copied documents may share before they count as the same text
 
 _WORD = re.compile(r"[^\W_]+")
@@ -45,28 +49,33 @@ def find_duplicates(
 ) -> list[DuplicatePair]:
     """Pairs of passages from different documents whose containment reaches ``threshold``.
 
-    An inverted index from shingle to passages keeps this near-linear for corpora where most
-    passages share nothing.
+    Shared shingles are counted for all pairs at once as a sparse product (passage × shingle
+    incidence times its transpose), which stays near-linear for corpora where most passages
+    share nothing and runs in compiled code: a rebuild that embeds nothing new is not slowed
+    by this stage.
     """
     sets = [shingles(t) for t in texts]
-    postings: dict[int, list[int]] = defaultdict(list)
-    for row, shingle_set in enumerate(sets):
-        for s in shingle_set:
-            postings[s].append(row)
-    shared: dict[tuple[int, int], int] = defaultdict(int)
-    for rows in postings.values():
-        if len(rows) > 50:  # boilerplate shared by many passages says nothing about duplication
-            continue
-        for i, a in enumerate(rows):
-            for b in rows[i + 1 :]:
-                if doc_ids[a] != doc_ids[b]:
-                    shared[(a, b)] += 1
-    pairs = []
-    for (a, b), count in sorted(shared.items()):
-        containment = count / min(len(sets[a]), len(sets[b]))
-        if containment >= threshold:
-            pairs.append(DuplicatePair(a, b, round(containment, 4)))
-    return pairs
+    sizes = np.array([len(s) for s in sets], dtype=np.int64)
+    if not sizes.sum():
+        return []
+    hashes = np.fromiter((h for s in sets for h in s), dtype=np.int64, count=int(sizes.sum()))
+    owners = np.repeat(np.arange(len(sets)), sizes)
+    _, column, spread = np.unique(hashes, return_inverse=True, return_counts=True)
+    # a shingle in one passage pairs nothing; boilerplate shared by many passages says nothing about duplication
+    useful = (spread[column] >= 2) & (spread[column] <= MAX_SHINGLE_SPREAD)
+    incidence = sparse.csr_matrix(
+        (np.ones(int(useful.sum()), dtype=np.int32), (owners[useful], column[useful])), shape=(len(sets), len(spread))
+    )
+    shared = sparse.triu(incidence @ incidence.T, k=1).tocoo()
+    docs = np.unique(np.asarray(doc_ids), return_inverse=True)[1]
+    a, b, count = shared.row, shared.col, shared.data
+    containment = count / np.minimum(sizes[a], sizes[b])
+    keep = (docs[a] != docs[b]) & (containment >= threshold)
+    order = np.lexsort((b[keep], a[keep]))
+    return [
+        DuplicatePair(int(x), int(y), round(float(c), 4))
+        for x, y, c in zip(a[keep][order], b[keep][order], containment[keep][order], strict=True)
+    ]
 
 
 def copied_documents(pairs: Iterable[tuple[int, int]], doc_of: Sequence[str]) -> set[frozenset[str]]:

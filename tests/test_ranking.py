@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index import RankingConfig, SearchOptions
-from index.dedup import copied_documents, find_duplicates, shingles
+from index.dedup import DUPLICATE_CONTAINMENT, MAX_SHINGLE_SPREAD, copied_documents, find_duplicates, shingles
 from index.diversify import mmr
 from index.highlight import SentenceTable
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
@@ -64,6 +64,22 @@ def test_duplicates_are_found_across_documents_but_not_a_shared_quote() -> None:
     pairs = find_duplicates(texts, ["a", "b", "c"])
     assert [(p.a, p.b) for p in pairs] == [(0, 1)]
     assert find_duplicates(texts[:2], ["same", "same"]) == []  # overlapping chunks of one document
+
+
+def test_duplicate_pairs_equal_a_pairwise_count_of_shared_shingles(retriever) -> None:
+    texts, docs = [p.text for p in retriever.passages], [p.doc_id for p in retriever.passages]
+    sets = [shingles(t) for t in texts]
+    spread: dict[int, int] = {}
+    for shingle_set in sets:
+        for s in shingle_set:
+            spread[s] = spread.get(s, 0) + 1
+    expected = []
+    for a in range(len(sets)):
+        for b in range(a + 1, len(sets)):
+            shared = sum(1 for s in sets[a] & sets[b] if spread[s] <= MAX_SHINGLE_SPREAD)
+            if docs[a] != docs[b] and sets[a] and sets[b] and shared / min(len(sets[a]), len(sets[b])) >= DUPLICATE_CONTAINMENT:
+                expected.append((a, b, round(shared / min(len(sets[a]), len(sets[b])), 4)))
+    assert [(p.a, p.b, p.containment) for p in find_duplicates(texts, docs)] == expected and expected
 
 
 def test_documents_are_copies_when_most_passages_pair_up_not_when_one_quote_does() -> None:

@@ -54,6 +54,21 @@ def test_adding_a_file_embeds_only_its_text_and_matches_a_fresh_build(small_corp
     np.testing.assert_allclose(s_again.vectors, s_fresh.vectors, atol=1e-5)
 
 
+def test_editing_a_file_chunks_and_embeds_only_that_file_and_matches_a_fresh_build(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    build_index(config, embedder)
+    edited = small_corpus / "orchard.txt"
+    edited.write_text(edited.read_text(encoding="utf-8").replace("52,000 tonnes", "61,500 tonnes"), encoding="utf-8")
+    counting = _Counting(embedder)
+    measured: list[str] = []
+    counting.model_length = lambda text: measured.append(text) or embedder.model_length(text)
+    again = build_index(config, counting)
+    assert measured and all(t in edited.read_text(encoding="utf-8") for t in measured)  # only its text was chunked
+    assert counting.encoded and all("61,500" in t for t in counting.encoded)  # only the changed passage and sentence
+    fresh = build_index(dataclasses.replace(config, index_dir=tmp_path / "fresh"), embedder)
+    assert again.passages == fresh.passages and again.manifest["documents"] == fresh.manifest["documents"]
+
+
 def test_deleting_a_file_removes_its_passages_and_embeds_nothing(small_corpus: Path, tmp_path: Path, embedder) -> None:
     config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
     build_index(config, embedder)
