@@ -54,6 +54,38 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for load.json and load.md (default {DEFAULT_OUT}/)")
     p.set_defaults(handler=cmd_load)
 
+    r = nested.add_parser(
+        "rebuild",
+        parents=[settings_flags],
+        help="a full build beside one changed, added and deleted document, and memory across swaps; write rebuild.json and rebuild.md",
+        description="Copy the corpus (corpus_dir, or a BEIR collection's documents) into a scratch folder, build it "
+        "from scratch, then time what `cited index` does after one document is changed, added or deleted, and "
+        "measure RSS while the index is swapped for newly published builds. The original corpus is never touched.",
+    )
+    r.add_argument("--collection", type=Path, metavar="FOLDER", help="use a BEIR collection's documents (e.g. eval/cranfield) instead of corpus_dir")
+    r.add_argument("--rounds", type=positive, default=3, help="times each step is repeated (default 3; the median is reported)")
+    r.add_argument("--work", type=Path, default=Path(".cited/bench-rebuild"), help="scratch folder, emptied first (default .cited/bench-rebuild)")
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rebuild.json and rebuild.md (default {DEFAULT_OUT}/)")
+    r.set_defaults(handler=cmd_rebuild)
+
+
+def cmd_rebuild(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    from eval.rebuild import markdown, run_rebuild, write
+    from index import Embedder
+
+    corpus_dir = settings.corpus_dir
+    if args.collection is not None:
+        from eval.beir import load_beir
+        from eval.beir_index import materialise
+
+        corpus_dir = args.work.with_name(args.work.name + "-source")
+        materialise(load_beir(args.collection).docs.values(), corpus_dir)
+    report = run_rebuild(corpus_dir, args.work, settings.index_config(), Embedder(settings.model), rounds=args.rounds)
+    print(markdown(report))
+    json_path, md_path = write(report, args.out)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
 
 def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     from eval.load import markdown, run_load, write
