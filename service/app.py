@@ -111,6 +111,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             model=manifest["model"]["name"],
             model_fingerprint=manifest["model"]["fingerprint"],
             index_built_at=manifest["built_at"],
+            index_build=retriever.stored.path.name,
             lane=lane.stats(),
         )
 

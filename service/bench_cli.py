@@ -54,6 +54,20 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for load.json and load.md (default {DEFAULT_OUT}/)")
     p.set_defaults(handler=cmd_load)
 
+    w = nested.add_parser(
+        "swap",
+        parents=[settings_flags],
+        help="publish new builds while concurrent clients ask; count failed requests and the delay to the switch",
+        description="Copy the corpus into a scratch folder, build it, start `cited serve` on it, then publish a new "
+        "build (one document added) every few seconds while the clients ask the question set. Write swap.json and swap.md.",
+    )
+    w.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set whose questions are asked (default {DEFAULT_QUESTIONS})")
+    w.add_argument("--clients", type=positive, default=16, help="concurrent clients (default 16)")
+    w.add_argument("--rounds", type=positive, default=3, help="builds published (default 3)")
+    w.add_argument("--work", type=Path, default=Path(".cited/bench-swap"), help="scratch folder, emptied first (default .cited/bench-swap)")
+    w.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for swap.json and swap.md (default {DEFAULT_OUT}/)")
+    w.set_defaults(handler=cmd_swap)
+
     r = nested.add_parser(
         "rebuild",
         parents=[settings_flags],
@@ -67,6 +81,40 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     r.add_argument("--work", type=Path, default=Path(".cited/bench-rebuild"), help="scratch folder, emptied first (default .cited/bench-rebuild)")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rebuild.json and rebuild.md (default {DEFAULT_OUT}/)")
     r.set_defaults(handler=cmd_rebuild)
+
+
+def cmd_swap(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import shutil
+
+    from eval.questions import QuestionSetError, load_questions
+    from eval.swap_bench import markdown, run_swap, write
+    from index import Embedder, build_index
+    from index.store import POINTER
+
+    try:
+        questions = list(dict.fromkeys(q.question for q in load_questions(args.questions, settings.corpus_dir)))
+    except QuestionSetError as exc:
+        raise UsageError(f"question set: {exc}") from None
+    shutil.rmtree(args.work, ignore_errors=True)
+    shutil.copytree(settings.corpus_dir, args.work / "corpus")
+    scratch = settings.model_copy(update={"corpus_dir": args.work / "corpus", "index_dir": args.work / "index", "cache_size": 0,
+                                          "host": "127.0.0.1", "port": _free_port(), "log_level": "warning"})
+    embedder = Embedder(settings.model)
+    config = scratch.index_config()
+    build_index(config, embedder)
+
+    def publish(n: int) -> float:
+        (config.corpus_dir / f"published-{n}.txt").write_text(f"Publish {n}\n\nRound {n} of the swap benchmark added this file.\n", encoding="utf-8")
+        build_index(config, embedder)
+        return (config.index_dir / POINTER).stat().st_mtime  # when CURRENT was written, just before it was renamed into place
+
+    with _server(scratch) as (url, _):
+        report = run_swap(url, questions, publish, clients=args.clients, rounds=args.rounds)
+    report["reload_interval_s"] = scratch.reload_interval_s
+    json_path, md_path = write(report, args.out)
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, load: Any) -> int:

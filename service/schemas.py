@@ -114,6 +114,7 @@ class Health(BaseModel):
     model: str
     model_fingerprint: str
     index_built_at: str
+    index_build: str = Field(description="The live build folder's name: after a publish, shows when this server switched.")
     lane: LaneStats
 
 

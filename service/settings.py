@@ -52,7 +52,7 @@ class Settings(_RankedSettings):
     request_timeout_ms: int = Field(10_000, ge=10, le=600_000, description="A question not answered within this gets 503 instead of a hung connection.")
     cache_size: int = Field(4096, ge=0, le=10_000_000, description="Question vectors kept for repeated questions (LRU); 0 turns the cache off.")
     torch_threads: int = Field(0, ge=0, le=512, description="Threads of one forward pass; 0 means one per core.")
-    reload_interval_s: float = Field(2.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build and switches to it between requests; 0 turns it off.")
+    reload_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build (one small file read) and switches to it between requests; 0 turns it off.")
     watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a .txt file is added, changed or removed, build (embedding only new text) and serve the new build.")
 
     @model_validator(mode="after")
