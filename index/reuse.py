@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.chunk import embedding_input
-from index.components import read_sentences
-from index.embed import Embedder
+from index.components import read_sentence_origins, read_sentences
 from index.store import StoredIndex
+from index.types import Passage
 
 Key = bytes
+
+# How the build makes sentence vectors; recorded in the manifest. A build made any other way
+# (sentences encoded on their own, before 2026-11-23) offers no sentence vectors to reuse.
+POOLED = "pooled"
 
 
 def text_key(fingerprint: str, text: str) -> Key:
     """A vector depends only on the model's weights and the text it was given."""
     return hashlib.sha256(f"{fingerprint}\0{text}".encode()).digest()
+
+
+def input_span(embedded: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
+    """File offsets of a span of ``passage`` as offsets into its embedding input, which ends with the passage text."""
+    shift = len(embedded) - len(passage.text) - passage.start
+    return start + shift, end + shift
+
+
+def span_key(fingerprint: str, embedded: str, span: tuple[int, int]) -> Key:
+    """A pooled sentence vector depends on the whole input its tokens were read in, not only on
+    the sentence: the same sentence pooled from another passage, or with the title embedded, differs."""
+    return hashlib.sha256(f"{fingerprint}\0{span[0]}:{span[1]}\0{embedded}".encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -28,43 +44,23 @@ class KnownVectors:
 
 
 def known_vectors(previous: StoredIndex | None) -> KnownVectors:
-    """Every passage and sentence vector of ``previous``, keyed as :func:`text_key` keys them.
+    """Every passage and sentence vector of ``previous``: passages keyed by :func:`text_key`,
+    sentences by :func:`span_key` in the passage they were pooled from.
 
-    Passages are keyed by the embedding input ``previous`` was built with (its own
-    ``embed_context``), so a changed setting finds nothing rather than the wrong vector.
+    Keys use the embedding input ``previous`` was built with (its own ``embed_context``), so a
+    changed setting finds nothing rather than the wrong vector.
     """
     if previous is None:
         return KnownVectors()
     fingerprint = previous.manifest["model"]["fingerprint"]
     context = bool(previous.manifest["chunking"]["embed_context"])
+    embedded = [embedding_input(p.title, p.heading, p.text, context) for p in previous.passages]
     vectors = previous.vector_index.reconstruct_n(0, previous.vector_index.ntotal)
-    passages = {
-        text_key(fingerprint, embedding_input(p.title, p.heading, p.text, context)): vectors[row]
-        for row, p in enumerate(previous.passages)
-    }
-    table = read_sentences(previous.path)
+    passages = {text_key(fingerprint, text): vectors[row] for row, text in enumerate(embedded)}
     sentences = {}
-    for row, p in enumerate(previous.passages):
-        for sid in table.members[row]:
-            text = p.text[int(table.starts[sid]) - p.start : int(table.ends[sid]) - p.start]
-            sentences[text_key(fingerprint, text)] = table.vectors[sid]
+    if previous.manifest.get("sentence_vectors", {}).get("method") == POOLED:
+        table = read_sentences(previous.path)
+        for sid, row in enumerate(read_sentence_origins(previous.path)):
+            span = input_span(embedded[row], previous.passages[row], int(table.starts[sid]), int(table.ends[sid]))
+            sentences[span_key(fingerprint, embedded[row], span)] = table.vectors[sid]
     return KnownVectors(passages, sentences)
-
-
-def encode_reusing(
-    embedder: Embedder, texts: Sequence[str], known: Mapping[Key, np.ndarray], batch_size: int = 32, progress: bool = False
-) -> tuple[np.ndarray, int]:
-    """Vectors of ``texts``: known ones copied, the rest encoded once each; also how many were reused."""
-    keys = [text_key(embedder.info.fingerprint, t) for t in texts]
-    first: dict[Key, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if key not in known:
-            first.setdefault(key, text)
-    found: dict[Key, np.ndarray] = {}
-    if first:
-        encoded = embedder.encode(list(first.values()), batch_size=batch_size, progress=progress)
-        found = dict(zip(first, encoded, strict=True))
-    vectors = np.zeros((len(keys), embedder.info.dimension), dtype=np.float32)
-    for i, key in enumerate(keys):
-        vectors[i] = found[key] if key in found else known[key]
-    return vectors, sum(1 for key in keys if key in known)
