@@ -3,10 +3,10 @@
     python -m eval.build_bench [CORPUS_DIR] [--rounds N]
 
 Three rows, interleaved round by round so machine noise hits them alike: ``encode`` of every
-passage's embedding input and nothing else; the build (chunking, one forward pass per passage
-with sentence vectors pooled from it, BM25, duplicates, writing); and the same build with every
-sentence encoded again on its own, as builds did before pooling. Every build starts from an
-empty index folder, so nothing is reused.
+passage's embedding input and nothing else; the whole build (cleaning, chunking, embedding,
+BM25, duplicates, writing) as configured, sentences encoded on their own after the passages;
+and the same build with ``sentence_vectors="pooled"``, one forward pass per passage. Every
+build starts from an empty index folder, so nothing is reused.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import dataclasses
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +27,6 @@ from index.build import passages_for
 from index.chunk import embedding_input
 
 
-class SentencesEncodedApart:
-    """The real embedder, but sentence vectors come from encoding each unique sentence on its
-    own after the passages: the second pass pooling removed, kept here to be measured."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-        self.info, self.model, self.model_length, self.encode = embedder.info, embedder.model, embedder.model_length, embedder.encode
-
-    def encode_pooling_spans(self, texts: Sequence[str], spans, batch_size: int = 32, progress: bool = False):
-        vectors = self.encode(texts, batch_size=batch_size, progress=progress)
-        wanted = [[text[a:b] for a, b in row] for text, row in zip(texts, spans, strict=True)]
-        unique = list(dict.fromkeys(s for row in wanted for s in row))
-        found = dict(zip(unique, self.encode(unique, batch_size=batch_size, progress=progress), strict=True))
-        return vectors, [[found[s] for s in row] for row in wanted]
-
-
 def run(corpus_dir: Path, rounds: int) -> str:
     config = IndexConfig(corpus_dir=corpus_dir, index_dir=Path("."))
     embedder = Embedder(config.model)
@@ -51,8 +34,8 @@ def run(corpus_dir: Path, rounds: int) -> str:
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
     rows = {
         "bare encode of the passages": lambda _: embedder.encode(texts, batch_size=config.batch_size),
-        "build, sentences pooled": lambda folder: build_index(_in(config, folder), embedder),
-        "build, sentences encoded apart": lambda folder: build_index(_in(config, folder), SentencesEncodedApart(embedder)),
+        "build, sentences encoded apart": lambda folder: build_index(_in(config, folder), embedder),
+        "build, sentences pooled": lambda folder: build_index(_in(config, folder, "pooled"), embedder),
     }
     embedder.encode(texts[:32])  # warm-up
     seconds: dict[str, list[float]] = {name: [] for name in rows}
@@ -72,8 +55,8 @@ def run(corpus_dir: Path, rounds: int) -> str:
     return head + "\n\n" + table(["row", "median s", "passages/s", "× bare encode"], lines, "lrrr")
 
 
-def _in(config: IndexConfig, folder: Path) -> IndexConfig:
-    return dataclasses.replace(config, index_dir=folder)
+def _in(config: IndexConfig, folder: Path, sentence_vectors: str = "encoded") -> IndexConfig:
+    return dataclasses.replace(config, index_dir=folder, chunk=dataclasses.replace(config.chunk, sentence_vectors=sentence_vectors))
 
 
 def main() -> None:

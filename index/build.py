@@ -17,7 +17,7 @@ from index.highlight import Sentence, sentence_spans
 from index.ingest import corpus_digest, read_corpus
 from index.lexical import BM25Index
 from index.manifest import expected_inputs, new_manifest, stale_reasons
-from index.pooling import Embedded, embed_pooled
+from index.pooling import Embedded, embed_apart, embed_pooled
 from index.reuse import POOLED, known_vectors
 from index.store import StoredIndex, read_index, write_index
 from index.types import Passage
@@ -42,17 +42,18 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
     """Build and publish; text the live build already embedded with this model is not encoded again."""
     started = time.perf_counter()
     files = corpus_digest(config.corpus_dir)
-    known = known_vectors(_live(config, embedder))
+    known = known_vectors(_live(config, embedder), config.chunk.sentence_vectors)
     passages, documents = passages_for(config, embedder)
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
     sentences, members = sentence_spans(passages)
-    embedded = embed_pooled(embedder, passages, texts, sentences, members, known, config.batch_size, progress)
+    embed = embed_pooled if config.chunk.sentence_vectors == POOLED else embed_apart
+    embedded = embed(embedder, passages, texts, sentences, members, known, config.batch_size, progress)
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, files),
         documents=documents,
         passages=len(passages),
         reuse=embedded.counts,
-        sentence_vectors={"method": POOLED, "encoded_apart": embedded.encoded_apart},
+        sentence_vectors={"method": config.chunk.sentence_vectors, "encoded_apart": embedded.encoded_apart},
         build_seconds=round(time.perf_counter() - started, 3),
     )
     write_index(config.index_dir, manifest, passages, embedded.passages, _components(passages, texts, sentences, members, embedded))

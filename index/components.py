@@ -38,8 +38,8 @@ def write_duplicates(pairs: list[DuplicatePair]):
 
 
 def write_sentences(starts: list[int], ends: list[int], members: list[list[int]], vectors: np.ndarray, origins: list[int]):
-    """``origins[i]``: the passage row sentence i was pooled from, kept so a rebuild can find the
-    vector again by that passage's input (index.reuse)."""
+    """``origins[i]``: the passage row sentence i's vector is pooled from (index.pooling.origins), kept
+    so a rebuild finds a pooled vector again by that passage's input (index.reuse)."""
 
     def write(folder: Path) -> None:
         offsets = np.cumsum([0] + [len(m) for m in members]).astype(np.int64)

@@ -95,8 +95,8 @@ class Embedder:
         """:meth:`encode`'s vectors of ``texts`` and, from the same forward pass, a unit vector per
         character span ``spans[i]`` of ``texts[i]``: the mean of the token embeddings inside it.
 
-        One pass instead of two: encoding every sentence again on its own cost twice the model
-        time of the passages. A span holding no token the model saw (cut off by truncation) gets
+        One pass instead of two: encoding every sentence again on its own costs more model time
+        than the passages themselves (docs/results.md). A span holding no token the model saw (cut off by truncation) gets
         None, and the caller encodes its text separately.
         """
         vectors = np.zeros((len(texts), self.info.dimension), dtype=np.float32)

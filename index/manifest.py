@@ -17,7 +17,7 @@ from index.embed import ModelInfo
 from index.tokens import COUNT_ENCODING
 
 FORMAT_VERSION = 4  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
-# 4: sentence vectors pooled from their passage, and the passage each came from (sentences/origins.npy)
+# 4: sentence vectors encoded or pooled from their passage, which passage (sentences/origins.npy)
 
 
 def package_version() -> str:

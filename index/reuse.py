@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.chunk import embedding_input
 from index.components import read_sentence_origins, read_sentences
+from index.embed import Embedder
 from index.store import StoredIndex
 from index.types import Passage
 
 Key = bytes
 
-# How the build makes sentence vectors; recorded in the manifest. A build made any other way
-# (sentences encoded on their own, before 2026-11-23) offers no sentence vectors to reuse.
-POOLED = "pooled"
+POOLED = "pooled"  # ChunkSpec.sentence_vectors
 
 
 def text_key(fingerprint: str, text: str) -> Key:
@@ -43,12 +42,14 @@ class KnownVectors:
     sentences: Mapping[Key, np.ndarray] = field(default_factory=dict)
 
 
-def known_vectors(previous: StoredIndex | None) -> KnownVectors:
-    """Every passage and sentence vector of ``previous``: passages keyed by :func:`text_key`,
-    sentences by :func:`span_key` in the passage they were pooled from.
+def known_vectors(previous: StoredIndex | None, sentence_vectors: str) -> KnownVectors:
+    """Every passage and sentence vector of ``previous``: passages keyed by :func:`text_key`;
+    sentences by :func:`span_key` in the passage they were pooled from, or by :func:`text_key`
+    when they were encoded on their own.
 
     Keys use the embedding input ``previous`` was built with (its own ``embed_context``), so a
-    changed setting finds nothing rather than the wrong vector.
+    changed setting finds nothing rather than the wrong vector; sentences made the other way
+    than ``sentence_vectors`` asks are not offered at all.
     """
     if previous is None:
         return KnownVectors()
@@ -58,9 +59,35 @@ def known_vectors(previous: StoredIndex | None) -> KnownVectors:
     vectors = previous.vector_index.reconstruct_n(0, previous.vector_index.ntotal)
     passages = {text_key(fingerprint, text): vectors[row] for row, text in enumerate(embedded)}
     sentences = {}
-    if previous.manifest.get("sentence_vectors", {}).get("method") == POOLED:
-        table = read_sentences(previous.path)
-        for sid, row in enumerate(read_sentence_origins(previous.path)):
-            span = input_span(embedded[row], previous.passages[row], int(table.starts[sid]), int(table.ends[sid]))
-            sentences[span_key(fingerprint, embedded[row], span)] = table.vectors[sid]
+    # builds from before sentence_vectors existed encoded their sentences
+    if previous.manifest.get("sentence_vectors", {}).get("method", "encoded") != sentence_vectors:
+        return KnownVectors(passages, sentences)
+    table = read_sentences(previous.path)
+    rows = read_sentence_origins(previous.path)  # for encoded sentences, any passage holding them will do
+    for sid, row in enumerate(rows):
+        p, start, end = previous.passages[row], int(table.starts[sid]), int(table.ends[sid])
+        if sentence_vectors == POOLED:
+            key = span_key(fingerprint, embedded[row], input_span(embedded[row], p, start, end))
+        else:
+            key = text_key(fingerprint, p.text[start - p.start : end - p.start])
+        sentences[key] = table.vectors[sid]
     return KnownVectors(passages, sentences)
+
+
+def encode_reusing(
+    embedder: Embedder, texts: Sequence[str], known: Mapping[Key, np.ndarray], batch_size: int = 32, progress: bool = False
+) -> tuple[np.ndarray, int]:
+    """Vectors of ``texts``: known ones copied, the rest encoded once each; also how many were reused."""
+    keys = [text_key(embedder.info.fingerprint, t) for t in texts]
+    first: dict[Key, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known:
+            first.setdefault(key, text)
+    found: dict[Key, np.ndarray] = {}
+    if first:
+        encoded = embedder.encode(list(first.values()), batch_size=batch_size, progress=progress)
+        found = dict(zip(first, encoded, strict=True))
+    vectors = np.zeros((len(keys), embedder.info.dimension), dtype=np.float32)
+    for i, key in enumerate(keys):
+        vectors[i] = found[key] if key in found else known[key]
+    return vectors, sum(1 for key in keys if key in known)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from index.chunk import embedding_input
 from index.highlight import sentence_spans
@@ -18,21 +19,28 @@ def _passage(text: str, start: int = 0, title: str = "Doc", heading: str | None 
     return Passage("doc", "doc.txt", title, start, start + len(text), text, tokens=0, heading=heading)
 
 
-def test_passage_vectors_equal_encode(retriever, embedder) -> None:
-    texts = [p.text for p in retriever.passages]
-    stored = retriever.stored.vector_index.reconstruct_n(0, len(texts))
-    np.testing.assert_allclose(stored, embedder.encode(texts), atol=1e-5)
-    vectors, _ = embedder.encode_pooling_spans(texts[:40], [[] for _ in texts[:40]], batch_size=7)
-    np.testing.assert_allclose(vectors, embedder.encode(texts[:40]), atol=1e-5)
+@pytest.fixture(scope="module")
+def seeds_pooled(retriever, embedder):
+    """The seed index's passages, embedded with sentences pooled (the index itself encodes them apart)."""
+    passages = retriever.passages
+    sentences, members = sentence_spans(passages)
+    return embed_pooled(embedder, passages, [p.text for p in passages], sentences, members, KnownVectors(), batch_size=7), sentences
 
 
-def test_a_pooled_sentence_is_nearest_its_own_encoding(retriever, embedder) -> None:
-    table = retriever.components.sentences
-    holder = {int(sid): retriever.passages[row] for row, ids in enumerate(table.members) for sid in ids}
-    texts = [holder[i].text[int(table.starts[i]) - holder[i].start : int(table.ends[i]) - holder[i].start] for i in range(len(holder))]
-    similarity = table.vectors @ embedder.encode(texts).T
+def test_pooled_passage_vectors_equal_encode(retriever, seeds_pooled) -> None:
+    pooled, _ = seeds_pooled
+    encoded = retriever.stored.vector_index.reconstruct_n(0, len(retriever.passages))
+    np.testing.assert_allclose(pooled.passages, encoded, atol=1e-5)
+
+
+def test_a_pooled_sentence_is_nearest_its_own_encoding(retriever, seeds_pooled) -> None:
+    pooled, sentences = seeds_pooled
+    table = retriever.components.sentences  # the same sentences, in the same order, encoded apart
+    assert [(s.start, s.end) for s in sentences] == list(zip(table.starts.tolist(), table.ends.tolist(), strict=True))
+    assert pooled.encoded_apart == 0
+    similarity = pooled.sentences @ table.vectors.T
     # the two scrapes of one article hold the same sentences: a copy is not "another sentence"
-    words = [" ".join(re.findall(r"\w+", t.lower())) for t in texts]
+    words = [" ".join(re.findall(r"\w+", s.text.lower())) for s in sentences]
     same = np.array([[a == b for b in words] for a in words])
     margin = np.diag(similarity) - np.where(same, -2.0, similarity).max(axis=1)
     # measured on the seeds: 87% nearest their own, median margin 0.125; short sentences read in
