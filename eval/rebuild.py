@@ -16,7 +16,9 @@ from typing import Any
 
 from eval.tables import table as markdown_table
 from index import Embedder, IndexConfig, Retriever, build_index, open_index
-from index.ingest import corpus_files
+from index.build import passages_for
+from index.chunk import embedding_input
+from index.ingest import corpus_files, read_corpus
 from index.store import read_index
 
 MARK = " Round {n} of the rebuild benchmark wrote this sentence."
@@ -58,6 +60,7 @@ def run_rebuild(corpus_dir: Path, work: Path, config: IndexConfig, embedder: Emb
     shutil.copytree(corpus_dir, copy)
     config = dataclasses.replace(config, corpus_dir=copy, index_dir=work / "index")
     files = corpus_files(copy)
+    throughput = _throughput(config, embedder, work)
     full, stored = _timed(lambda: build_index(config, embedder))
     steps: dict[str, list[float]] = {"unchanged": [], "one changed": [], "one added": [], "one deleted": []}
     reuse: dict[str, dict[str, int]] = {}
@@ -82,10 +85,35 @@ def run_rebuild(corpus_dir: Path, work: Path, config: IndexConfig, embedder: Emb
         "documents": len(files),
         "passages": len(stored.passages),
         "full_build_s": round(full, 2),
+        "throughput": throughput,
         "steps": {name: {"median_s": round(statistics.median(v), 3), "share_of_full": round(statistics.median(v) / full, 4),
                          "reuse": reuse.get(name)} for name, v in steps.items()},
         "process_start_s": _process_start(config),
         "swaps": _swap_memory(config, embedder, swaps),
+    }
+
+
+def _throughput(config: IndexConfig, embedder: Embedder, work: Path) -> dict[str, Any]:
+    """Passages per second of a whole build with each way of making sentence vectors, beside bare
+    ``encode`` of the same passage inputs (before and after, to bracket machine noise)."""
+    texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context)
+             for p in passages_for(read_corpus(config.corpus_dir), config, embedder)[0]]
+    embedder.encode(texts[:32])  # warm-up
+    bare = [_timed(lambda: embedder.encode(texts, batch_size=config.batch_size))[0]]
+    builds = {}
+    for method in ("encoded", "pooled"):
+        scratch = dataclasses.replace(config, index_dir=work / f"throughput-{method}",
+                                      chunk=dataclasses.replace(config.chunk, sentence_vectors=method))
+        builds[method] = _timed(lambda: build_index(scratch, embedder))[0]
+        shutil.rmtree(scratch.index_dir, ignore_errors=True)
+    bare.append(_timed(lambda: embedder.encode(texts, batch_size=config.batch_size))[0])
+    base = statistics.median(bare)
+    return {
+        "passages": len(texts),
+        "bare_encode_s": round(base, 2),
+        "bare_encode_passages_per_s": round(len(texts) / base, 1),
+        "builds": {m: {"seconds": round(s, 2), "passages_per_s": round(len(texts) / s, 1), "x_bare_encode": round(base / s, 2)}
+                   for m, s in builds.items()},
     }
 
 
@@ -122,7 +150,10 @@ def markdown(report: dict[str, Any]) -> str:
         reused = f"{r.get('passages_reused', '')} / {r.get('passages_embedded', '')}" if r else "not rebuilt"
         rows.append([name, f"{step['median_s']:.3f}", f"{step['share_of_full']:.4f}", reused,
                      f"{r.get('sentences_reused', '')} / {r.get('sentences_embedded', '')}" if r else ""])
-    swaps = report["swaps"]
+    swaps, speed = report["swaps"], report["throughput"]
+    speed_rows = [["bare encode of the passages", f"{speed['bare_encode_s']:.2f}", f"{speed['bare_encode_passages_per_s']:.1f}", "1"]]
+    speed_rows += [[f"build, sentences {m}", f"{b['seconds']:.2f}", f"{b['passages_per_s']:.1f}", f"{b['x_bare_encode']:.2f}"]
+                   for m, b in speed["builds"].items()]
     return "\n".join([
         "# Rebuild benchmark",
         "",
@@ -130,6 +161,11 @@ def markdown(report: dict[str, Any]) -> str:
         "is `open_index` (what `cited index` and `cited serve` run): stat check, build if needed, read the published build.",
         "",
         markdown_table(["step", "seconds", "× full build", "passages reused / embedded", "sentences reused / embedded"], rows, align="lrrrr"),
+        "",
+        f"Build throughput on the {speed['passages']} passages, side by side in one run (a build also cleans, chunks, "
+        "indexes BM25, finds duplicates and writes):",
+        "",
+        markdown_table(["", "seconds", "passages/s", "× bare encode"], speed_rows),
         "",
         f"A new `cited index` process on a fresh index (interpreter, imports, model load, stat check): {report['process_start_s']:.2f} s.",
         "",

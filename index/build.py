@@ -13,11 +13,12 @@ from index.dedup import find_duplicates
 from index.config import IndexConfig
 from index.embed import Embedder
 from index.errors import CitedError, IndexMissing, IndexStale
-from index.highlight import sentence_spans
+from index.highlight import Sentence, sentence_spans
 from index.ingest import Corpus, corpus_digest, read_corpus
 from index.lexical import BM25Index
 from index.manifest import expected_inputs, new_manifest, stale_reasons
-from index.reuse import KnownVectors, encode_reusing, known_vectors
+from index.pooling import Embedded, embed_apart, embed_pooled
+from index.reuse import POOLED, known_vectors
 from index.store import StoredIndex, read_index, write_index
 from index.types import Passage
 
@@ -61,25 +62,25 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
     started = time.perf_counter()
     corpus = read_corpus(config.corpus_dir)
     live = _live(config, embedder)
-    known = known_vectors(live)
+    known = known_vectors(live, config.chunk.sentence_vectors)
     passages, documents = passages_for(corpus, config, embedder, live)
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
-    vectors, reused = encode_reusing(embedder, texts, known.passages, config.batch_size, progress)
-    extras, sentences_reused, sentences = _components(passages, texts, embedder, config, known, progress)
-    counts = {"passages_reused": reused, "passages_embedded": len(passages) - reused,
-              "sentences_reused": sentences_reused, "sentences_embedded": sentences - sentences_reused}
+    sentences, members = sentence_spans(passages)
+    embed = embed_pooled if config.chunk.sentence_vectors == POOLED else embed_apart
+    embedded = embed(embedder, passages, texts, sentences, members, known, config.batch_size, progress)
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, corpus.files),
         corpus_stat=corpus.stat,
         documents=documents,
         passages=len(passages),
-        reuse=counts,
+        reuse=embedded.counts,
+        sentence_vectors={"method": config.chunk.sentence_vectors, "encoded_apart": embedded.encoded_apart},
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    write_index(config.index_dir, manifest, passages, vectors, extras)
+    write_index(config.index_dir, manifest, passages, embedded.passages, _components(passages, texts, sentences, members, embedded))
     log.info(
         "built index: %d documents, %d passages (%d reused, %d embedded) in %.1fs",
-        len(documents), len(passages), reused, len(passages) - reused, time.perf_counter() - started,
+        len(documents), len(passages), embedded.counts["passages_reused"], embedded.counts["passages_embedded"], time.perf_counter() - started,
     )
     return read_index(config.index_dir)
 
@@ -93,18 +94,16 @@ def _live(config: IndexConfig, embedder: Embedder) -> StoredIndex | None:
     return stored if stored.manifest.get("model", {}).get("fingerprint") == embedder.info.fingerprint else None
 
 
-def _components(passages: list[Passage], texts: list[str], embedder: Embedder, config: IndexConfig, known: KnownVectors, progress: bool):
-    """Writers for the lexical index, duplicate pairs and sentence table of this build, the
-    sentences reused and the sentences in all."""
+def _components(passages: list[Passage], texts: list[str], sentences: list[Sentence], members: list[list[int]], embedded: Embedded):
+    """Writers for the lexical index, duplicate pairs and sentence table of this build."""
     lexical = BM25Index.build(texts)  # same text the model embeds: title and heading help names match
     pairs = find_duplicates([p.text for p in passages], [p.doc_id for p in passages])
-    sentences, members = sentence_spans(passages)
-    sentence_vectors, reused = encode_reusing(embedder, [s.text for s in sentences], known.sentences, config.batch_size, progress)
+    starts, ends = [s.start for s in sentences], [s.end for s in sentences]
     return {
         LEXICAL: lexical.save,
         DUPLICATES: write_duplicates(pairs),
-        SENTENCES: write_sentences([s.start for s in sentences], [s.end for s in sentences], members, sentence_vectors),
-    }, reused, len(sentences)
+        SENTENCES: write_sentences(starts, ends, members, embedded.sentences, embedded.origins),
+    }
 
 
 def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, progress: bool = False) -> StoredIndex:

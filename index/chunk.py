@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Literal
 
 from index.sentences import split_sentences
 from index.tokens import ModelLength, count_tokens
@@ -21,8 +22,14 @@ class ChunkSpec:
     chunk_tokens: int = 128  # cl100k tokens per passage, at most
     overlap_tokens: int = 32  # cl100k tokens of trailing sentences repeated at the start of the next passage
     embed_context: bool = False  # embed "title — heading" before the passage text (measured worse on the seeds)
+    # How sentence vectors are made: "encoded", each sentence on its own after the passages, or
+    # "pooled" from its passage's forward pass (builds twice as fast, ranks worse: docs/results.md).
+    # Here because a sentence vector is part of what the build embeds: changing it rebuilds.
+    sentence_vectors: Literal["encoded", "pooled"] = "encoded"
 
     def __post_init__(self) -> None:
+        if self.sentence_vectors not in ("encoded", "pooled"):
+            raise ValueError(f"sentence_vectors must be 'encoded' or 'pooled', got {self.sentence_vectors!r}")
         if not 16 <= self.chunk_tokens <= 4096:
             raise ValueError(f"chunk_tokens must be between 16 and 4096, got {self.chunk_tokens}")
         if not 0 <= self.overlap_tokens < self.chunk_tokens:

@@ -37,7 +37,10 @@ def write_duplicates(pairs: list[DuplicatePair]):
     return write
 
 
-def write_sentences(starts: list[int], ends: list[int], members: list[list[int]], vectors: np.ndarray):
+def write_sentences(starts: list[int], ends: list[int], members: list[list[int]], vectors: np.ndarray, origins: list[int]):
+    """``origins[i]``: the passage row sentence i's vector is pooled from (index.pooling.origins), kept
+    so a rebuild finds a pooled vector again by that passage's input (index.reuse)."""
+
     def write(folder: Path) -> None:
         offsets = np.cumsum([0] + [len(m) for m in members]).astype(np.int64)
         flat = np.asarray([i for m in members for i in m], dtype=np.int64)
@@ -47,6 +50,7 @@ def write_sentences(starts: list[int], ends: list[int], members: list[list[int]]
             ("member_offsets", offsets),
             ("member_ids", flat),
             ("vectors", np.ascontiguousarray(vectors, dtype=np.float32)),
+            ("origins", np.asarray(origins, dtype=np.int64)),
         ):
             np.save(folder / f"{name}.npy", array, allow_pickle=False)
 
@@ -71,3 +75,7 @@ def read_sentences(build: Path) -> SentenceTable:
     offsets, ids = arrays["member_offsets"], arrays["member_ids"]
     members = [ids[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     return SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"])
+
+
+def read_sentence_origins(build: Path) -> np.ndarray:
+    return np.load(build / SENTENCES / "origins.npy", allow_pickle=False)

@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 from transformers.utils import logging as transformers_logging  # noqa: E402
 
 from index.errors import ModelError  # noqa: E402
@@ -87,6 +88,53 @@ class Embedder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.info.dimension)
+
+    def encode_pooling_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32, progress: bool = False
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """:meth:`encode`'s vectors of ``texts`` and, from the same forward pass, a unit vector per
+        character span ``spans[i]`` of ``texts[i]``: the mean of the token embeddings inside it.
+
+        One pass instead of two: encoding every sentence again on its own costs more model time
+        than the passages themselves (docs/results.md). A span holding no token the model saw (cut off by truncation) gets
+        None, and the caller encodes its text separately.
+        """
+        vectors = np.zeros((len(texts), self.info.dimension), dtype=np.float32)
+        # Longest first and sliced in whole batches, as encode batches them; slicing bounds the
+        # token embeddings held at once (a few hundred passages, not the whole corpus).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        step = batch_size * 8
+        slices = [order[i : i + step] for i in range(0, len(order), step)]
+        by_row: dict[int, list[np.ndarray | None]] = {}
+        for rows in tqdm(slices, desc="Batches", unit="slice", disable=not progress):
+            outputs = self.model.encode(
+                [texts[i] for i in rows],
+                batch_size=batch_size,
+                show_progress_bar=False,
+                output_value=None,
+                processing_kwargs={"text": {"return_offsets_mapping": True}},
+            )
+            for row, out in zip(rows, outputs, strict=True):
+                vectors[row] = _unit(out["sentence_embedding"].float().numpy())
+                by_row[row] = _pool(out, spans[row])
+        return vectors, [by_row[i] for i in range(len(texts))]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+
+def _pool(out: dict, spans: Sequence[tuple[int, int]]) -> list[np.ndarray | None]:
+    """Mean of the token embeddings lying wholly inside each span; special and padding tokens
+    have empty offsets and never count."""
+    offsets = out["offset_mapping"].numpy()
+    tokens = out["token_embeddings"].float().numpy()
+    real = out["attention_mask"].numpy().astype(bool) & (offsets[:, 1] > offsets[:, 0])
+    pooled: list[np.ndarray | None] = []
+    for start, end in spans:
+        inside = real & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+        pooled.append(_unit(tokens[inside].mean(axis=0)) if inside.any() else None)
+    return pooled
 
 
 def _fingerprint(model: SentenceTransformer) -> str:

@@ -16,7 +16,8 @@ from index.chunk import ChunkSpec
 from index.embed import ModelInfo
 from index.tokens import COUNT_ENCODING
 
-FORMAT_VERSION = 3  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component
+FORMAT_VERSION = 4  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
+# 4: sentence vectors encoded or pooled from their passage, which passage (sentences/origins.npy)
 
 
 def package_version() -> str:

@@ -9,16 +9,31 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from index.chunk import embedding_input
-from index.components import read_sentences
+from index.components import read_sentence_origins, read_sentences
 from index.embed import Embedder
 from index.store import StoredIndex
+from index.types import Passage
 
 Key = bytes
+
+POOLED = "pooled"  # ChunkSpec.sentence_vectors
 
 
 def text_key(fingerprint: str, text: str) -> Key:
     """A vector depends only on the model's weights and the text it was given."""
     return hashlib.sha256(f"{fingerprint}\0{text}".encode()).digest()
+
+
+def input_span(embedded: str, passage: Passage, start: int, end: int) -> tuple[int, int]:
+    """File offsets of a span of ``passage`` as offsets into its embedding input, which ends with the passage text."""
+    shift = len(embedded) - len(passage.text) - passage.start
+    return start + shift, end + shift
+
+
+def span_key(fingerprint: str, embedded: str, span: tuple[int, int]) -> Key:
+    """A pooled sentence vector depends on the whole input its tokens were read in, not only on
+    the sentence: the same sentence pooled from another passage, or with the title embedded, differs."""
+    return hashlib.sha256(f"{fingerprint}\0{span[0]}:{span[1]}\0{embedded}".encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -27,27 +42,35 @@ class KnownVectors:
     sentences: Mapping[Key, np.ndarray] = field(default_factory=dict)
 
 
-def known_vectors(previous: StoredIndex | None) -> KnownVectors:
-    """Every passage and sentence vector of ``previous``, keyed as :func:`text_key` keys them.
+def known_vectors(previous: StoredIndex | None, sentence_vectors: str) -> KnownVectors:
+    """Every passage and sentence vector of ``previous``: passages keyed by :func:`text_key`;
+    sentences by :func:`span_key` in the passage they were pooled from, or by :func:`text_key`
+    when they were encoded on their own.
 
-    Passages are keyed by the embedding input ``previous`` was built with (its own
-    ``embed_context``), so a changed setting finds nothing rather than the wrong vector.
+    Keys use the embedding input ``previous`` was built with (its own ``embed_context``), so a
+    changed setting finds nothing rather than the wrong vector; sentences made the other way
+    than ``sentence_vectors`` asks are not offered at all.
     """
     if previous is None:
         return KnownVectors()
     fingerprint = previous.manifest["model"]["fingerprint"]
     context = bool(previous.manifest["chunking"]["embed_context"])
+    embedded = [embedding_input(p.title, p.heading, p.text, context) for p in previous.passages]
     vectors = previous.vector_index.reconstruct_n(0, previous.vector_index.ntotal)
-    passages = {
-        text_key(fingerprint, embedding_input(p.title, p.heading, p.text, context)): vectors[row]
-        for row, p in enumerate(previous.passages)
-    }
-    table = read_sentences(previous.path)
+    passages = {text_key(fingerprint, text): vectors[row] for row, text in enumerate(embedded)}
     sentences = {}
-    for row, p in enumerate(previous.passages):
-        for sid in table.members[row]:
-            text = p.text[int(table.starts[sid]) - p.start : int(table.ends[sid]) - p.start]
-            sentences[text_key(fingerprint, text)] = table.vectors[sid]
+    # builds from before sentence_vectors existed encoded their sentences
+    if previous.manifest.get("sentence_vectors", {}).get("method", "encoded") != sentence_vectors:
+        return KnownVectors(passages, sentences)
+    table = read_sentences(previous.path)
+    rows = read_sentence_origins(previous.path)  # for encoded sentences, any passage holding them will do
+    for sid, row in enumerate(rows):
+        p, start, end = previous.passages[row], int(table.starts[sid]), int(table.ends[sid])
+        if sentence_vectors == POOLED:
+            key = span_key(fingerprint, embedded[row], input_span(embedded[row], p, start, end))
+        else:
+            key = text_key(fingerprint, p.text[start - p.start : end - p.start])
+        sentences[key] = table.vectors[sid]
     return KnownVectors(passages, sentences)
 
 

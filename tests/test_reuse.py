@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from index import IndexConfig, IndexStale, build_index, open_index
+from index.chunk import ChunkSpec
 from index.components import read_sentences
 from tests.conftest import SMALL_DOCS
 
@@ -31,9 +32,17 @@ class _Counting:
         self.encoded += list(texts)
         return self._embedder.encode(texts, **kwargs)
 
+    def encode_pooling_spans(self, texts, spans, *args):
+        self.encoded += list(texts)
+        return self._embedder.encode_pooling_spans(texts, spans, *args)
 
-def test_adding_a_file_embeds_only_its_text_and_matches_a_fresh_build(small_corpus: Path, tmp_path: Path, embedder) -> None:
-    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+
+POOLED = dataclasses.replace(ChunkSpec(), sentence_vectors="pooled")
+
+
+@pytest.mark.parametrize("chunk", [ChunkSpec(), POOLED], ids=["encoded", "pooled"])
+def test_adding_a_file_embeds_only_its_text_and_matches_a_fresh_build(small_corpus: Path, tmp_path: Path, embedder, chunk) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index", chunk=chunk)
     first = build_index(config, embedder)
     (small_corpus / "ferry.txt").write_text(NEW_DOC, encoding="utf-8")
     counting = _Counting(embedder)
@@ -104,3 +113,28 @@ def test_a_fresh_index_opens_without_reading_the_corpus(small_corpus: Path, tmp_
     with pytest.raises(IndexStale, match="added: new.txt"):
         open_index(config, embedder, rebuild=False)
     assert [p.name for p in reads if p.is_relative_to(small_corpus)] == ["new.txt"]
+
+
+def test_a_pooled_sentence_is_pooled_again_when_its_passage_input_changes(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index", chunk=POOLED)
+    before = read_sentences(build_index(config, embedder).path).vectors
+    with_context = dataclasses.replace(config, chunk=dataclasses.replace(POOLED, embed_context=True))
+    again = build_index(with_context, embedder)
+    # a pooled vector depends on the whole input its tokens were read in
+    assert again.manifest["reuse"]["sentences_reused"] == 0
+    assert again.manifest["sentence_vectors"] == {"method": "pooled", "encoded_apart": 0}
+    assert not np.allclose(before, read_sentences(again.path).vectors, atol=1e-3)
+
+
+def test_switching_how_sentences_are_made_rebuilds_and_reuses_only_passages(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    first = build_index(config, embedder)
+    pooled = dataclasses.replace(config, chunk=POOLED)
+    with pytest.raises(IndexStale, match="sentence_vectors encoded → pooled"):
+        open_index(pooled, embedder, rebuild=False)
+    again = build_index(pooled, embedder)
+    reuse = again.manifest["reuse"]
+    assert reuse["passages_embedded"] == len(first.passages)  # pooling needs each passage's forward pass
+    assert reuse["sentences_reused"] == 0 and again.manifest["chunking"]["sentence_vectors"] == "pooled"
+    back = build_index(config, embedder)  # pooled vectors are never taken for encoded ones
+    assert back.manifest["reuse"]["sentences_reused"] == 0 and back.manifest["reuse"]["passages_embedded"] == 0
