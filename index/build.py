@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from index.chunk import chunk_document, embedding_input
@@ -60,7 +61,7 @@ def _chunks_by_file(previous: StoredIndex | None, expected: dict) -> dict[tuple[
 def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
     """Build and publish; text the live build already embedded with this model is not encoded again."""
     started = time.perf_counter()
-    corpus = read_corpus(config.corpus_dir)
+    corpus = read_corpus(config.corpus_dir, config.files)
     live = _live(config, embedder)
     known = known_vectors(live, config.chunk.sentence_vectors)
     passages, documents = passages_for(corpus, config, embedder, live)
@@ -71,6 +72,7 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, corpus.files),
         corpus_stat=corpus.stat,
+        skipped=[asdict(s) for s in corpus.skipped],
         documents=documents,
         passages=len(passages),
         reuse=embedded.counts,
@@ -119,7 +121,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
             raise
         log.warning("building index: none at %s", config.index_dir)
         return build_index(config, embedder, progress)
-    digest = corpus_digest(config.corpus_dir, stored.manifest)  # reads only files whose stat changed
+    digest = corpus_digest(config.corpus_dir, stored.manifest, config.files)  # reads only files whose stat changed
     expected = expected_inputs(embedder.info, config.chunk, digest.files)
     if reasons := stale_reasons(stored.manifest, expected):
         if not rebuild:

@@ -16,6 +16,7 @@ from pydantic.dataclasses import dataclass as validated_dataclass
 
 from index.chunk import ChunkSpec
 from index.fusion import RRF_K
+from index.ingest import FilePolicy
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -30,6 +31,7 @@ class IndexConfig:
     model: str = DEFAULT_MODEL  # a sentence-transformers model name or a local folder
     chunk: ChunkSpec = field(default_factory=ChunkSpec)
     batch_size: int = 32  # passages per embedding batch
+    files: FilePolicy = field(default_factory=FilePolicy)  # which corpus files may be read
 
 
 @validated_dataclass(frozen=True)

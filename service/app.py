@@ -18,7 +18,7 @@ from service.lane import InferenceLane
 from service.corpus_watch import CorpusWatcher
 from service.swap import IndexWatcher
 from service.limits import BodySizeLimit
-from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse
+from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse, SkippedFile
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             model_fingerprint=manifest["model"]["fingerprint"],
             index_built_at=manifest["built_at"],
             index_build=retriever.stored.path.name,
+            skipped=[SkippedFile(**s) for s in manifest.get("skipped", [])],
             lane=lane.stats(),
         )
 

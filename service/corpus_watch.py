@@ -68,7 +68,7 @@ class CorpusWatcher:
 
     def _stats(self) -> dict[str, Stat] | None:
         try:
-            return corpus_stats(self.config.corpus_dir)
+            return corpus_stats(self.config.corpus_dir, self.config.files)
         except CitedError:
             return None  # e.g. the folder is empty for a moment; a later look decides
 

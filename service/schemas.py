@@ -107,6 +107,11 @@ class LaneStats(BaseModel):
     cache: CacheStats
 
 
+class SkippedFile(BaseModel):
+    source: str
+    reason: str
+
+
 class Health(BaseModel):
     status: str
     documents: int
@@ -115,6 +120,7 @@ class Health(BaseModel):
     model_fingerprint: str
     index_built_at: str
     index_build: str = Field(description="The live build folder's name: after a publish, shows when this server switched.")
+    skipped: list[SkippedFile] = Field(description="Corpus files the live build did not index, and why (a link outside the folder, not UTF-8, too large).")
     lane: LaneStats
 
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.chunk import ChunkSpec
 from index.config import DEFAULT_MODEL, EXPERIMENTS, IndexConfig, RankingConfig
+from index.ingest import FilePolicy
 
 
 class _IndexSettings(BaseSettings):
@@ -29,6 +30,8 @@ class _IndexSettings(BaseSettings):
     embed_context: bool = Field(False, description="Embed the document title and section heading with each passage.")
     sentence_vectors: Literal["encoded", "pooled"] = Field("encoded", description="Sentence vectors (sentence scoring, highlights, the answer): encoded on their own, or pooled from the passage's own forward pass (builds about 2x faster, ranks slightly worse: docs/results.md).")
     batch_size: int = Field(32, ge=1, le=1024, description="Passages per embedding batch when building.")
+    max_file_bytes: int = Field(FilePolicy.max_file_bytes, ge=1, description="Larger corpus files are skipped with a warning (listed in the manifest and /health).")
+    follow_links: bool = Field(FilePolicy.follow_links, description="Index files that links inside corpus_dir point to outside it; off, they are skipped with a warning.")
     auto_rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
 
 
@@ -70,6 +73,7 @@ class Settings(_RankedSettings):
             model=self.model,
             chunk=ChunkSpec(self.chunk_tokens, self.overlap_tokens, self.embed_context, self.sentence_vectors),
             batch_size=self.batch_size,
+            files=FilePolicy(self.max_file_bytes, self.follow_links),
         )
 
     def ranking_config(self, **experiments: Any) -> RankingConfig:

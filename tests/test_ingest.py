@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import CorpusError
-from index.ingest import RACY_NS, corpus_digest, corpus_stats, read_corpus
+from index.ingest import RACY_NS, FilePolicy, corpus_digest, corpus_stats, read_corpus
 
 
 def _corpus(tmp_path: Path) -> Path:
@@ -80,8 +80,60 @@ def test_stats_list_every_document_file(tmp_path: Path) -> None:
     assert set(corpus_stats(folder)) == {"a.txt", "sub/b.txt"}
 
 
-def test_invalid_utf8_names_the_file(tmp_path: Path) -> None:
+def _skipped(corpus) -> dict[str, str]:
+    return {s.source: s.reason for s in corpus.skipped}
+
+
+def test_a_file_that_is_not_utf8_is_skipped_by_name_and_the_rest_is_read(tmp_path: Path, caplog) -> None:
     folder = _corpus(tmp_path)
     (folder / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
-    with pytest.raises(CorpusError, match=r"latin1.txt is not valid UTF-8 \(byte 3\)"):
+    corpus = read_corpus(folder)
+    assert [d.source for d in corpus.documents] == ["a.txt", "sub/b.txt"]
+    assert _skipped(corpus) == {"latin1.txt": "is not valid UTF-8 (byte 3); convert it to UTF-8"}
+    assert "latin1.txt" in corpus.files  # hashed all the same: fixing the file makes the index stale
+    assert "skipped latin1.txt: is not valid UTF-8" in caplog.text
+
+
+def test_links_out_of_the_folder_are_never_read_unless_allowed(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET\n", encoding="utf-8")
+    (folder / "leak.txt").symlink_to(secret)
+    (folder / "inside.txt").symlink_to(folder / "a.txt")  # a link within the folder is fine
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "more.txt").write_text("More secrets.\n", encoding="utf-8")
+    (folder / "linked-folder").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    corpus = read_corpus(folder)
+    assert "TOP SECRET" not in "".join(d.text for d in corpus.documents)
+    assert [d.source for d in corpus.documents] == ["a.txt", "inside.txt", "sub/b.txt"]
+    assert _skipped(corpus) == {
+        "leak.txt": "a link to a file outside the corpus folder (set follow_links to index it)",
+        "linked-folder": "a link to a folder; links to folders are not followed",
+    }
+    allowed = read_corpus(folder, FilePolicy(follow_links=True))
+    assert "leak.txt" in [d.source for d in allowed.documents] and "more.txt" not in str(allowed.files)
+
+
+def test_special_large_and_badly_named_files_are_skipped(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    os.mkfifo(folder / "pipe.txt")  # reading it would block the build forever
+    (folder / "big.txt").write_text("x" * 2000, encoding="utf-8")
+    os.symlink(folder / "gone.txt", folder / "dangling.txt")
+    bad_name = os.fsencode(folder) + b"/caf\xe9.txt"
+    with open(bad_name, "wb") as fh:
+        fh.write(b"A file whose name is latin-1.\n")
+    corpus = read_corpus(folder, FilePolicy(max_file_bytes=1000))
+    skipped = _skipped(corpus)
+    assert skipped["pipe.txt"] == "not a regular file"
+    assert skipped["big.txt"] == "2000 bytes, over max_file_bytes (1000)"
+    assert skipped["dangling.txt"].startswith("cannot be read")
+    assert skipped["caf\\udce9.txt"] == "the file name is not valid UTF-8; rename it"
+    assert [d.source for d in corpus.documents] == ["a.txt", "sub/b.txt"]
+
+
+def test_a_folder_without_one_readable_file_is_an_error_that_says_why(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "latin1.txt").write_bytes(b"caf\xe9\n")
+    with pytest.raises(CorpusError, match=r"holds no readable .txt files \(1 skipped, e.g. latin1.txt: is not valid UTF-8"):
         read_corpus(folder)
