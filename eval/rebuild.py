@@ -131,6 +131,8 @@ def _swap_memory(config: IndexConfig, embedder: Embedder, swaps: int) -> dict[st
 
     If an old index were kept alive, RSS would grow by about one index per swap.
     """
+    gc.collect()
+    before = _rss_mb()
     live = Retriever(embedder, read_index(config.index_dir))
     gc.collect()
     start = _rss_mb()
@@ -140,7 +142,7 @@ def _swap_memory(config: IndexConfig, embedder: Embedder, swaps: int) -> dict[st
         live = Retriever(embedder, open_index(config, embedder))  # the watcher's swap: the old one is dropped
         gc.collect()
         after.append(_rss_mb())
-    return {"passages": len(live.passages), "rss_mb_one_index": start, "rss_mb_after_each_swap": after}
+    return {"passages": len(live.passages), "rss_mb_before_index": before, "rss_mb_one_index": start, "rss_mb_after_each_swap": after}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -169,7 +171,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"A new `cited index` process on a fresh index (interpreter, imports, model load, stat check): {report['process_start_s']:.2f} s.",
         "",
-        f"Memory across swaps: RSS {swaps['rss_mb_one_index']} MB with one index of {swaps['passages']} passages; "
+        f"Memory across swaps: RSS {swaps['rss_mb_before_index']} MB before the index is loaded, "
+        f"{swaps['rss_mb_one_index']} MB with one index of {swaps['passages']} passages; "
         f"after each of {len(swaps['rss_mb_after_each_swap'])} swaps: {', '.join(map(str, swaps['rss_mb_after_each_swap']))} MB.",
         "",
     ])
