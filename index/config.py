@@ -18,6 +18,9 @@ from index.chunk import ChunkSpec
 from index.fusion import RRF_K
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Exhaustive search costs n·384 multiply-adds per question: about 5 ms at 20k passages on one
+# core of the 2-core benchmark machine (docs/results.md, "Scale"); past that an approximate index pays.
+EXACT_UP_TO = 20_000
 
 Retrieval = Literal["dense", "bm25", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
@@ -30,6 +33,10 @@ class IndexConfig:
     model: str = DEFAULT_MODEL  # a sentence-transformers model name or a local folder
     chunk: ChunkSpec = field(default_factory=ChunkSpec)
     batch_size: int = 32  # passages per embedding batch
+    exact_up_to: int = field(
+        default=EXACT_UP_TO,
+        metadata={"description": "Passages up to which the vector index is exact (FAISS flat); above it, approximate (IVF, recall@10 about 0.99)."},
+    )
 
 
 @validated_dataclass(frozen=True)
