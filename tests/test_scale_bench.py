@@ -47,3 +47,13 @@ def test_synthetic_vectors_are_unit_length_repeatable_and_clustered_like_embeddi
 def test_synthetic_texts_are_made_of_the_given_sentences() -> None:
     texts = synthetic_texts(["Alpha one.", "Beta two.", "Gamma three."], 20)
     assert len(texts) == 20 and all(3 <= t.count(".") <= 6 for t in texts)
+
+
+@pytest.mark.slow
+def test_the_real_sizes_switch_to_ivf_and_keep_recall(tmp_path: Path) -> None:
+    """10k and 100k with the real anchors (minutes; the 1M row of docs/results.md is `cited bench scale`)."""
+    assert main(["bench", "scale", "--sizes", "10000,100000", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "scale.json").read_text(encoding="utf-8"))
+    assert [r["index"] for r in report["vectors"]] == ["IndexFlatIP", "IndexIVFFlat"]
+    assert all(r["recall_at_10"] >= 0.95 for r in report["vectors"])
+    assert all("missing" not in r for r in report["lexical"])
