@@ -122,7 +122,10 @@ def read_index(index_dir: Path) -> StoredIndex:
         vectors = faiss.read_index(str(build / VECTORS))
     except RuntimeError as exc:
         raise IndexCorrupt(build / VECTORS, f"FAISS cannot read it ({exc})") from exc
-    search_as_built(vectors, manifest.get("faiss") or {})
+    try:
+        search_as_built(vectors, manifest.get("faiss") or {})
+    except (RuntimeError, TypeError, ValueError) as exc:  # the manifest is the one file not hashed
+        raise IndexCorrupt(build / MANIFEST, f"its faiss entry does not fit {VECTORS} ({exc})") from exc
     passages = _read_passages(build / PASSAGES)
     if vectors.ntotal != len(passages):
         raise IndexCorrupt(build, f"{vectors.ntotal} vectors but {len(passages)} passages")

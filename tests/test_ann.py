@@ -112,3 +112,19 @@ def test_the_dense_tie_loop_ends_on_an_approximate_index(clustered: np.ndarray) 
 def test_the_threshold_is_a_setting(monkeypatch) -> None:
     monkeypatch.setenv("CITED_EXACT_UP_TO", "123")
     assert Settings().index_config().exact_up_to == 123
+
+
+def test_a_manifest_whose_search_parameter_does_not_fit_the_index_is_corrupt(approximate_seeds, tmp_path: Path) -> None:
+    import json
+
+    from index import IndexCorrupt
+
+    stored, _ = approximate_seeds
+    copy = tmp_path / "index"
+    shutil.copytree(stored.path.parent, copy)
+    manifest_path = copy / stored.path.name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["faiss"]["nprobe"] = "many"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match="faiss entry"):
+        read_index(copy)
