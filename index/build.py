@@ -32,7 +32,7 @@ def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder, previo
     A file ``previous`` indexed with the same bytes, model, chunking and pipeline code keeps its
     passages: chunking is a pure function of those, so only changed files are chunked again.
     """
-    unchanged = _chunks_by_file(previous, expected_inputs(embedder.info, config.chunk, corpus.files))
+    unchanged = _chunks_by_file(previous, expected_inputs(embedder.info, config.chunk, corpus.files, config.exact_up_to))
     passages: list[Passage] = []
     documents: list[dict] = []
     limit = embedder.info.max_seq_length
@@ -49,7 +49,8 @@ def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder, previo
 
 def _chunks_by_file(previous: StoredIndex | None, expected: dict) -> dict[tuple[str, str], tuple[list[Passage], dict]]:
     """(source, sha256) -> the passages and summary ``previous`` made of that file, if made the way this build would."""
-    if previous is None or stale_reasons({**previous.manifest, "corpus": expected["corpus"]}, expected):
+    # everything but the corpus and the vector index must match: those do not change a file's passages
+    if previous is None or stale_reasons({**previous.manifest, "corpus": expected["corpus"], "exact_up_to": expected["exact_up_to"]}, expected):
         return {}
     files = previous.manifest["corpus"]["files"]
     by_source: dict[str, list[Passage]] = {}
@@ -70,7 +71,7 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
     embed = embed_pooled if config.chunk.sentence_vectors == POOLED else embed_apart
     embedded = embed(embedder, passages, texts, sentences, members, known, config.batch_size, progress)
     manifest = new_manifest(
-        expected_inputs(embedder.info, config.chunk, corpus.files),
+        expected_inputs(embedder.info, config.chunk, corpus.files, config.exact_up_to),
         corpus_stat=corpus.stat,
         skipped=[asdict(s) for s in corpus.skipped],
         documents=documents,
@@ -79,7 +80,8 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
         sentence_vectors={"method": config.chunk.sentence_vectors, "encoded_apart": embedded.encoded_apart},
         build_seconds=round(time.perf_counter() - started, 3),
     )
-    write_index(config.index_dir, manifest, passages, embedded.passages, _components(passages, texts, sentences, members, embedded))
+    extras = _components(passages, texts, sentences, members, embedded, config.exact_up_to)
+    write_index(config.index_dir, manifest, passages, embedded.passages, extras, exact_up_to=config.exact_up_to)
     log.info(
         "built index: %d documents, %d passages (%d reused, %d embedded) in %.1fs",
         len(documents), len(passages), embedded.counts["passages_reused"], embedded.counts["passages_embedded"], time.perf_counter() - started,
@@ -96,7 +98,8 @@ def _live(config: IndexConfig, embedder: Embedder) -> StoredIndex | None:
     return stored if stored.manifest.get("model", {}).get("fingerprint") == embedder.info.fingerprint else None
 
 
-def _components(passages: list[Passage], texts: list[str], sentences: list[Sentence], members: list[list[int]], embedded: Embedded):
+def _components(passages: list[Passage], texts: list[str], sentences: list[Sentence], members: list[list[int]], embedded: Embedded,
+                exact_up_to: int):
     """Writers for the lexical index, duplicate pairs and sentence table of this build."""
     lexical = BM25Index.build(texts)  # same text the model embeds: title and heading help names match
     pairs = find_duplicates([p.text for p in passages], [p.doc_id for p in passages])
@@ -104,7 +107,7 @@ def _components(passages: list[Passage], texts: list[str], sentences: list[Sente
     return {
         LEXICAL: lexical.save,
         DUPLICATES: write_duplicates(pairs),
-        SENTENCES: write_sentences(starts, ends, members, embedded.sentences, embedded.origins),
+        SENTENCES: write_sentences(starts, ends, members, embedded.sentences, embedded.origins, exact_up_to),
     }
 
 
@@ -122,7 +125,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
         log.warning("building index: none at %s", config.index_dir)
         return build_index(config, embedder, progress)
     digest = corpus_digest(config.corpus_dir, stored.manifest, config.files)  # reads only files whose stat changed
-    expected = expected_inputs(embedder.info, config.chunk, digest.files)
+    expected = expected_inputs(embedder.info, config.chunk, digest.files, config.exact_up_to)
     if reasons := stale_reasons(stored.manifest, expected):
         if not rebuild:
             raise IndexStale(f"index at {config.index_dir} is stale: {'; '.join(reasons)}")

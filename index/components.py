@@ -10,12 +10,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
+
+from index.ann import search_as_built, vector_index
+from index.config import EXACT_UP_TO
 
 from index.dedup import DuplicatePair
 from index.highlight import SentenceTable
 from index.lexical import BM25Index
 
+SENTENCE_INDEX = "search.faiss"  # only past exact_up_to sentences
+SENTENCE_INDEX_ENTRY = "search.json"
 LEXICAL = "lexical"
 DUPLICATES = "duplicates"
 SENTENCES = "sentences"
@@ -37,11 +43,21 @@ def write_duplicates(pairs: list[DuplicatePair]):
     return write
 
 
-def write_sentences(starts: list[int], ends: list[int], members: list[list[int]], vectors: np.ndarray, origins: list[int]):
+def write_sentences(starts: list[int], ends: list[int], members: list[list[int]], vectors: np.ndarray, origins: list[int],
+                    exact_up_to: int = EXACT_UP_TO):
     """``origins[i]``: the passage row sentence i's vector is pooled from (index.pooling.origins), kept
-    so a rebuild finds a pooled vector again by that passage's input (index.reuse)."""
+    so a rebuild finds a pooled vector again by that passage's input (index.reuse).
+
+    Past ``exact_up_to`` sentences their search index is approximate like the passages' (index.ann)
+    and stored, since training it is too slow to repeat on every load; below, an exact one is
+    made from the vectors when first searched.
+    """
 
     def write(folder: Path) -> None:
+        if len(vectors) > exact_up_to:
+            searchable, entry = vector_index(vectors, exact_up_to)
+            faiss.write_index(searchable, str(folder / SENTENCE_INDEX))
+            (folder / SENTENCE_INDEX_ENTRY).write_text(json.dumps(entry, indent=1) + "\n", encoding="utf-8")
         offsets = np.cumsum([0] + [len(m) for m in members]).astype(np.int64)
         flat = np.asarray([i for m in members for i in m], dtype=np.int64)
         for name, array in (
@@ -74,7 +90,11 @@ def read_sentences(build: Path) -> SentenceTable:
               ("starts", "ends", "member_offsets", "member_ids", "vectors")}
     offsets, ids = arrays["member_offsets"], arrays["member_ids"]
     members = [ids[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-    return SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"])
+    search_index = None
+    if (build / SENTENCES / SENTENCE_INDEX).is_file():
+        search_index = faiss.read_index(str(build / SENTENCES / SENTENCE_INDEX))
+        search_as_built(search_index, json.loads((build / SENTENCES / SENTENCE_INDEX_ENTRY).read_text(encoding="utf-8")))
+    return SentenceTable(arrays["starts"], arrays["ends"], members, arrays["vectors"], search_index)
 
 
 def read_sentence_origins(build: Path) -> np.ndarray:

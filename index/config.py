@@ -19,6 +19,10 @@ from index.fusion import RRF_K
 from index.ingest import FilePolicy
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Exhaustive search costs n·384 multiply-adds per question: about 2 ms at 20k passages on the
+# 2-core benchmark machine, 5-10 ms at 100k, 99 ms at 1M (docs/results.md, "Scale"); past 20k an
+# approximate index keeps search well under a millisecond at recall@10 about 0.99.
+EXACT_UP_TO = 20_000
 
 Retrieval = Literal["dense", "bm25", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
@@ -32,6 +36,10 @@ class IndexConfig:
     chunk: ChunkSpec = field(default_factory=ChunkSpec)
     batch_size: int = 32  # passages per embedding batch
     files: FilePolicy = field(default_factory=FilePolicy)  # which corpus files may be read
+    exact_up_to: int = field(
+        default=EXACT_UP_TO,
+        metadata={"description": "Passages up to which the vector index is exact (FAISS flat); above it, approximate (IVF; recall@10 0.99 against exact in docs/results.md)."},
+    )
 
 
 @validated_dataclass(frozen=True)

@@ -33,6 +33,7 @@ class SentenceTable:
     ends: np.ndarray
     members: list[np.ndarray]
     vectors: np.ndarray
+    search_index: faiss.Index | None = None  # approximate, past exact_up_to sentences; else exact, made on first use
 
     @cached_property
     def _owners(self) -> list[list[int]]:
@@ -53,6 +54,8 @@ class SentenceTable:
 
     @cached_property
     def _search_index(self) -> faiss.Index:
+        if self.search_index is not None:
+            return self.search_index
         index = faiss.IndexFlatIP(self.vectors.shape[1])
         index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
         return index
@@ -79,7 +82,8 @@ class SentenceTable:
         Asked of a FAISS index over the sentences, not of every sentence's cosine: a passage's
         best sentence is its first in the sentence ranking, so walking that ranking until
         ``depth`` passages are seen and the cut is settled (index.ties) gives exactly the
-        passages a full scan would, at the cost of a search.
+        passages a full scan would, at the cost of a search. Past ``exact_up_to`` sentences the
+        index is approximate (index.ann), and so is this list.
         """
         n = len(self.vectors)
         if n == 0 or depth <= 0:

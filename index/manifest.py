@@ -64,10 +64,11 @@ def corpus_fingerprint(files: dict[str, str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def expected_inputs(model: ModelInfo, chunk: ChunkSpec, corpus_files: dict[str, str]) -> dict[str, Any]:
+def expected_inputs(model: ModelInfo, chunk: ChunkSpec, corpus_files: dict[str, str], exact_up_to: int) -> dict[str, Any]:
     """The part of a manifest that must match the current configuration for the index to be fresh."""
     return {
         "format_version": FORMAT_VERSION,
+        "exact_up_to": exact_up_to,
         "model": asdict(model),
         "chunking": {**asdict(chunk), "count_encoding": COUNT_ENCODING},
         "pipeline": pipeline_fingerprint(),
@@ -97,6 +98,8 @@ def stale_reasons(manifest: dict[str, Any], expected: dict[str, Any]) -> list[st
     for key, value in expected["chunking"].items():
         if manifest.get("chunking", {}).get(key) != value:
             reasons.append(f"{key} {manifest.get('chunking', {}).get(key)} → {value}")
+    if manifest.get("exact_up_to") != expected["exact_up_to"]:
+        reasons.append(f"exact_up_to {manifest.get('exact_up_to')} → {expected['exact_up_to']}")
     if manifest.get("pipeline") != expected["pipeline"]:
         reasons.append("cleaning/chunking code changed")
     old_files = manifest.get("corpus", {}).get("files", {})

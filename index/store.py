@@ -3,7 +3,7 @@
     <index_dir>/CURRENT                 name of the live build folder (replaced atomically)
     <index_dir>/build-<time>-<id>/
         manifest.json                   inputs, build info, sha256 of every other file (written last)
-        faiss.index                     FAISS inner-product index; row i ↔ line i of passages.jsonl
+        faiss.index                     FAISS inner-product index (exact, or IVF past a size); row i ↔ line i of passages.jsonl
         passages.jsonl                  one passage per line: citation fields, text, token count
         ...                             extra artefacts (e.g. a lexical index), hashed like the rest
 
@@ -27,6 +27,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from index.ann import search_as_built, vector_index
+from index.config import EXACT_UP_TO
 from index.errors import IndexCorrupt, IndexMissing
 from index.types import Passage
 
@@ -52,11 +54,13 @@ def write_index(
     passages: list[Passage],
     vectors: np.ndarray,
     extras: dict[str, Writer] | None = None,
+    exact_up_to: int = EXACT_UP_TO,
 ) -> Path:
     """Write a complete build and publish it; returns the build folder.
 
     ``extras`` maps a sub-folder name to a function that writes into it; every file it writes
-    is hashed into the manifest and verified on open like the core files.
+    is hashed into the manifest and verified on open like the core files. Past ``exact_up_to``
+    passages the vectors go into an approximate index (index.ann).
     """
     if len(passages) != vectors.shape[0]:
         raise ValueError(f"{len(passages)} passages but {vectors.shape[0]} vectors")
@@ -64,11 +68,9 @@ def write_index(
     tmp = index_dir / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        # Exact inner product on L2-normalised vectors is cosine similarity; exhaustive search
-        # is exact and fast enough for corpora up to a few hundred thousand passages.
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(flat, str(tmp / VECTORS))
+        # Inner product on L2-normalised vectors is cosine similarity.
+        searchable, faiss_entry = vector_index(np.ascontiguousarray(vectors, dtype=np.float32), exact_up_to)
+        faiss.write_index(searchable, str(tmp / VECTORS))
         with open(tmp / PASSAGES, "w", encoding="utf-8") as fh:
             for row, passage in enumerate(passages):
                 fh.write(json.dumps({"row": row, **asdict(passage)}, ensure_ascii=False) + "\n")
@@ -77,7 +79,7 @@ def write_index(
             writer(tmp / name)
         full = {
             **manifest,
-            "faiss": {"index": "IndexFlatIP", "metric": "inner_product", "ntotal": int(flat.ntotal)},
+            "faiss": faiss_entry,
             "files": {rel: _sha256(tmp / rel) for rel in _files(tmp)},
         }
         _write_synced(tmp / MANIFEST, json.dumps(full, indent=2, ensure_ascii=False) + "\n")
@@ -120,6 +122,10 @@ def read_index(index_dir: Path) -> StoredIndex:
         vectors = faiss.read_index(str(build / VECTORS))
     except RuntimeError as exc:
         raise IndexCorrupt(build / VECTORS, f"FAISS cannot read it ({exc})") from exc
+    try:
+        search_as_built(vectors, manifest.get("faiss") or {})
+    except (RuntimeError, TypeError, ValueError) as exc:  # the manifest is the one file not hashed
+        raise IndexCorrupt(build / MANIFEST, f"its faiss entry does not fit {VECTORS} ({exc})") from exc
     passages = _read_passages(build / PASSAGES)
     if vectors.ntotal != len(passages):
         raise IndexCorrupt(build, f"{vectors.ntotal} vectors but {len(passages)} passages")

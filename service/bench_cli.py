@@ -21,6 +21,7 @@ from service.settings import Settings
 
 DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
 DEFAULT_OUT = Path("reports")
+DEFAULT_CRANFIELD = Path("eval/cranfield")
 START_SECONDS = 600  # a first start may build the index
 
 
@@ -32,6 +33,26 @@ def _levels(text: str) -> list[int]:
     if not levels or any(n < 1 or n > 1024 for n in levels):
         raise argparse.ArgumentTypeError(f"each level must be between 1 and 1024 clients, got {text!r}")
     return levels
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not sizes or any(n < 1000 or n > 10_000_000 for n in sizes):
+        raise argparse.ArgumentTypeError(f"each size must be between 1000 and 10000000 passages, got {text!r}")
+    return sizes
+
+
+_KINDS = {"auto": None, "flat": "IndexFlatIP", "ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat"}
+
+
+def _kinds(text: str) -> list[str | None]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names or set(names) - set(_KINDS):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(_KINDS)}, got {text!r}")
+    return [_KINDS[name] for name in names]
 
 
 def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
@@ -53,6 +74,25 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     p.add_argument("--requests", type=positive, default=200, help="requests per level (default 200; at least the level's clients)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for load.json and load.md (default {DEFAULT_OUT}/)")
     p.set_defaults(handler=cmd_load)
+    p = nested.add_parser(
+        "scale",
+        parents=[settings_flags],
+        help="the vector index and BM25 at 10k, 100k and 1M synthetic passages; write scale.json and scale.md",
+        description="Encode the seed passages (and Cranfield's abstracts and queries) once, then for each size, in a fresh "
+        "process: build the vector index chosen by --exact-up-to from synthetic vectors around those embeddings, and a BM25 "
+        "index of passages made of seed sentences; report build time, peak RSS, size on disk, search p50/p99 per question "
+        "(without encoding it) and recall@10 against exact search.",
+    )
+    p.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000], help="passages per size (default 10000,100000,1000000)")
+    p.add_argument("--queries", type=positive, default=200, help="questions searched per size, one at a time (default 200)")
+    p.add_argument("--index", type=_kinds, default=[None], help="vector index per size: auto (by --exact-up-to), flat, ivf, hnsw, "
+                   "or several comma-separated to compare them side by side (default auto)")
+    p.add_argument("--anchors", choices=("seeds+cranfield", "seeds"), default="seeds+cranfield",
+                   help="real text whose embeddings the synthetic vectors are drawn around (default seeds+cranfield)")
+    p.add_argument("--cranfield", type=Path, default=DEFAULT_CRANFIELD, help=f"Cranfield collection folder (default {DEFAULT_CRANFIELD})")
+    p.add_argument("--lexical-timeout", type=positive, default=1800, help="seconds one BM25 size may take before it is reported as not finished (default 1800)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for scale.json and scale.md (default {DEFAULT_OUT}/)")
+    p.set_defaults(handler=cmd_scale)
 
     w = nested.add_parser(
         "swap",
@@ -170,6 +210,43 @@ def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
         json_path, md_path = write(report, args.out)
     except OSError as exc:
         raise UsageError(f"cannot write the load report to {args.out}: {exc}") from None
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def cmd_scale(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    from eval.questions import QuestionSetError, load_questions
+    from eval.scale import anchor_texts, markdown, run_scale, write
+    from index import Embedder
+    from index.build import passages_for
+    from index.highlight import sentence_spans
+    from index.ingest import read_corpus
+
+    cranfield = args.cranfield if args.anchors == "seeds+cranfield" else None
+    if cranfield is not None and not (cranfield / "corpus.jsonl").is_file():
+        raise UsageError(f"no Cranfield collection at {cranfield} (or use --anchors seeds)")
+    try:
+        questions = list(dict.fromkeys(q.question for q in load_questions(DEFAULT_QUESTIONS, settings.corpus_dir)))
+    except QuestionSetError as exc:
+        raise UsageError(f"question set: {exc}") from None
+    embedder = Embedder(settings.model)
+    config = settings.index_config()
+    passages, _ = passages_for(read_corpus(config.corpus_dir, config.files), config, embedder)
+    sentences = [s.text for s in sentence_spans(passages)[0]]
+    texts = anchor_texts([p.text for p in passages], cranfield)
+    print(f"encoding {len(texts)} anchor texts ({args.anchors})", file=sys.stderr)
+    anchors = embedder.encode(texts, batch_size=settings.batch_size)
+    del embedder
+    report = run_scale(
+        anchors, sentences, questions, sizes=args.sizes, queries=args.queries, exact_up_to=settings.exact_up_to,
+        kinds=args.index, lexical_timeout=args.lexical_timeout, anchors_from=args.anchors,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the scale report to {args.out}: {exc}") from None
     print(markdown(report))
     print(f"wrote {json_path} and {md_path}")
     return 0
