@@ -63,7 +63,14 @@ def known_vectors(previous: StoredIndex | None, sentence_vectors: str) -> KnownV
     if previous.manifest.get("sentence_vectors", {}).get("method", "encoded") != sentence_vectors:
         return KnownVectors(passages, sentences)
     table = read_sentences(previous.path)
-    rows = read_sentence_origins(previous.path)  # for encoded sentences, any passage holding them will do
+    try:
+        rows = read_sentence_origins(previous.path)  # for encoded sentences, any passage holding them will do
+    except FileNotFoundError:  # builds before index format 4 kept no origins, and only encoded sentences
+        first: dict[int, int] = {}
+        for row, ids in enumerate(table.members):
+            for sid in ids.tolist():
+                first.setdefault(sid, row)
+        rows = np.array([first[sid] for sid in range(len(table.vectors))], dtype=np.int64)
     for sid, row in enumerate(rows):
         p, start, end = previous.passages[row], int(table.starts[sid]), int(table.ends[sid])
         if sentence_vectors == POOLED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -138,3 +139,16 @@ def test_switching_how_sentences_are_made_rebuilds_and_reuses_only_passages(smal
     assert reuse["sentences_reused"] == 0 and again.manifest["chunking"]["sentence_vectors"] == "pooled"
     back = build_index(config, embedder)  # pooled vectors are never taken for encoded ones
     assert back.manifest["reuse"]["sentences_reused"] == 0 and back.manifest["reuse"]["passages_embedded"] == 0
+
+
+def test_a_build_from_before_sentence_origins_is_reused(small_corpus: Path, tmp_path: Path, embedder) -> None:
+    """An index of format 3 has no sentences/origins.npy; its vectors are still found again."""
+    config = IndexConfig(corpus_dir=small_corpus, index_dir=tmp_path / "index")
+    old = build_index(config, embedder)
+    (old.path / "sentences" / "origins.npy").unlink()
+    manifest = json.loads((old.path / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]["sentences/origins.npy"]
+    (old.path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    counting = _Counting(embedder)
+    again = build_index(config, counting)
+    assert counting.encoded == [] and again.manifest["reuse"]["sentences_reused"] == len(read_sentences(again.path).vectors)
