@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from eval.tables import table as markdown_table
+from eval.tables import table as markdown_table, write_report
 from index import Embedder
 
 LEVELS = (1, 4, 16, 64)
@@ -235,10 +235,4 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    import json
-
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "load.json", out / "load.md"
-    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
-    return json_path, md_path
+    return write_report(out, "load", report, markdown(report))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import shutil
 import statistics
 import subprocess
@@ -14,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eval.tables import table as markdown_table
+from eval.tables import table as markdown_table, write_report
 from index import Embedder, IndexConfig, Retriever, build_index, open_index
 from index.build import passages_for
 from index.chunk import embedding_input
@@ -179,8 +178,4 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "rebuild.json", out / "rebuild.md"
-    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
-    return json_path, md_path
+    return write_report(out, "rebuild", report, markdown(report))

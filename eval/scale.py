@@ -36,7 +36,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from eval.tables import table as markdown_table
+from eval.tables import table as markdown_table, write_report
 from index.ann import KINDS, search_as_built, vector_index
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -345,8 +345,4 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "scale.json", out / "scale.md"
-    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
-    return json_path, md_path
+    return write_report(out, "scale", report, markdown(report))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import threading
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 
 from eval.load import percentile
-from eval.tables import table as markdown_table
+from eval.tables import table as markdown_table, write_report
 
 
 def run_swap(url: str, questions: Sequence[str], publish: Callable[[int], float], clients: int = 16, rounds: int = 3,
@@ -98,8 +97,4 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "swap.json", out / "swap.md"
-    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
-    return json_path, md_path
+    return write_report(out, "swap", report, markdown(report))

@@ -1,10 +1,14 @@
-"""The one table renderer of every eval report: Markdown with padded columns, readable on a console too."""
+"""The one table renderer of every eval report (Markdown with padded columns, readable on a console
+too), and the one way a benchmark writes its report."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
-__all__ = ["table"]
+__all__ = ["table", "write_report"]
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
@@ -27,3 +31,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str |
 
 def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def write_report(out: Path, name: str, report: dict[str, Any], text: str) -> tuple[Path, Path]:
+    """``<name>.json`` and ``<name>.md`` in ``out``: what each benchmark leaves behind to compare later."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    md_path.write_text(text, encoding="utf-8")
+    return json_path, md_path
