@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from index.errors import CitedError, IndexMissing, IndexStale
 from index.highlight import Sentence, sentence_spans
 from index.ingest import Corpus, corpus_digest, read_corpus
 from index.lexical import BM25Index
+from index.lock import index_lock
 from index.manifest import expected_inputs, new_manifest, stale_reasons
 from index.pooling import Embedded, embed_apart, embed_pooled
 from index.reuse import POOLED, known_vectors
-from index.store import StoredIndex, read_index, write_index
+from index.store import StoredIndex, read_index, tidy, write_index
 from index.types import Passage
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,16 @@ def _chunks_by_file(previous: StoredIndex | None, expected: dict) -> dict[tuple[
 
 
 def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
-    """Build and publish; text the live build already embedded with this model is not encoded again."""
+    """Build and publish; text the live build already embedded with this model is not encoded again.
+
+    Holds the index folder's lock throughout, so two builds never interleave and the leftovers
+    of a killed one are removed by the next.
+    """
+    with index_lock(config.index_dir):  # one writer: a second build stops here at once, naming this one
+        return _build(config, embedder, progress)
+
+
+def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredIndex:
     started = time.perf_counter()
     corpus = read_corpus(config.corpus_dir, config.files)
     live = _live(config, embedder)
@@ -117,6 +128,8 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
     A corrupt index raises IndexCorrupt and is never rebuilt silently: a damaged file may
     point at a disk or deployment fault the operator must see.
     """
+    with suppress(CitedError, OSError), index_lock(config.index_dir):  # busy or read-only: the writer tidies
+        tidy(config.index_dir)  # what a killed build left behind
     try:
         stored = read_index(config.index_dir)
     except IndexMissing:

@@ -1,14 +1,16 @@
 """The on-disk index format: one immutable build folder per build, named by a pointer file.
 
     <index_dir>/CURRENT                 name of the live build folder (replaced atomically)
+    <index_dir>/PREVIOUS                the one before it, kept for `cited index --rollback`
+    <index_dir>/.lock                   held by the one process building (index.lock)
     <index_dir>/build-<time>-<id>/
         manifest.json                   inputs, build info, sha256 of every other file (written last)
         faiss.index                     FAISS inner-product index (exact, or IVF past a size); row i ↔ line i of passages.jsonl
         passages.jsonl                  one passage per line: citation fields, text, token count
         ...                             extra artefacts (e.g. a lexical index), hashed like the rest
 
-A build is written into a temporary folder and published by replacing CURRENT, so a crash at
-any point leaves the previous build untouched and served. No pickle anywhere.
+A build is written into a temporary folder, fsynced, and published by replacing CURRENT, so a
+crash at any point leaves the previous build untouched and served. No pickle anywhere.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from index.errors import IndexCorrupt, IndexMissing
 from index.types import Passage
 
 POINTER = "CURRENT"
+PREVIOUS = "PREVIOUS"  # the build CURRENT named before the last publish: what `cited index --rollback` restores
 MANIFEST = "manifest.json"
 VECTORS = "faiss.index"
 PASSAGES = "passages.jsonl"
@@ -83,15 +86,29 @@ def write_index(
             "files": {rel: _sha256(tmp / rel) for rel in _files(tmp)},
         }
         _write_synced(tmp / MANIFEST, json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+        _sync_tree(tmp)  # every data file and the folder on disk before anything names them
         build = index_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         os.rename(tmp, build)
-        _write_synced(index_dir / f"{POINTER}.tmp", build.name + "\n")
-        os.replace(index_dir / f"{POINTER}.tmp", index_dir / POINTER)
+        previous = _pointed(index_dir, POINTER)
+        _publish(index_dir, POINTER, build.name)
+        if previous and previous != build.name:
+            _publish(index_dir, PREVIOUS, previous)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _remove_old_builds(index_dir, keep=build.name)
+    tidy(index_dir)
     return build
+
+
+def rollback(index_dir: Path) -> Path:
+    """Serve the previous build again (it becomes CURRENT, and the current one PREVIOUS)."""
+    current, previous = _pointed(index_dir, POINTER), _pointed(index_dir, PREVIOUS)
+    if not previous or not (index_dir / previous).is_dir():
+        raise IndexMissing(f"no previous build to roll back to at {index_dir}")
+    _publish(index_dir, POINTER, previous)
+    if current:
+        _publish(index_dir, PREVIOUS, current)
+    return index_dir / previous
 
 
 def read_index(index_dir: Path) -> StoredIndex:
@@ -170,6 +187,38 @@ def _sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def _pointed(index_dir: Path, pointer: str) -> str | None:
+    try:
+        return (index_dir / pointer).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _publish(index_dir: Path, pointer: str, name: str) -> None:
+    """Point ``pointer`` at build ``name`` atomically and durably (the rename itself is fsynced)."""
+    _write_synced(index_dir / f"{pointer}.tmp", name + "\n")
+    os.replace(index_dir / f"{pointer}.tmp", index_dir / pointer)
+    _fsync_dir(index_dir)
+
+
+def _sync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        else:
+            _fsync_dir(path)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_synced(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -177,8 +226,13 @@ def _write_synced(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _remove_old_builds(index_dir: Path, keep: str) -> None:
-    """Old builds and abandoned temporary folders; best effort, never fatal."""
+def tidy(index_dir: Path) -> None:
+    """Every build but the current and the previous one, abandoned temporary folders and pointer
+    files; best effort, never fatal. Builds hold the index lock (index.lock) while they call this,
+    so nothing removed here is another writer's work in progress."""
+    keep = {_pointed(index_dir, POINTER), _pointed(index_dir, PREVIOUS)}
     for child in index_dir.iterdir():
-        if child.is_dir() and child.name != keep and child.name.startswith(("build-", ".tmp-")):
+        if child.is_dir() and child.name not in keep and child.name.startswith(("build-", ".tmp-")):
             shutil.rmtree(child, ignore_errors=True)
+        elif child.is_file() and child.name in (f"{POINTER}.tmp", f"{PREVIOUS}.tmp"):
+            child.unlink(missing_ok=True)

@@ -57,6 +57,14 @@ def cmd_index(args: argparse.Namespace, settings: Settings, load: Loader) -> int
     from index import Embedder, build_index, open_index
 
     config = settings.index_config()
+    if args.rollback:
+        from index.lock import index_lock
+        from index.store import rollback
+
+        with index_lock(config.index_dir):
+            restored = rollback(config.index_dir)
+        print(f"index {restored}: serving the previous build again (running servers switch within reload_interval_s)")
+        return 0
     embedder = Embedder(config.model)
     started = time.perf_counter()
     if args.force:
@@ -115,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[settings_flags], help="build the index, or rebuild it if stale")
     p.add_argument("--rebuild", dest="force", action="store_true", help="rebuild even if the index is fresh (also repairs a corrupt one)")
+    p.add_argument("--rollback", action="store_true", help="publish the previous build again instead of building")
     p.set_defaults(handler=cmd_index)
 
     p = sub.add_parser("serve", parents=[settings_flags], help="serve the HTTP API (building the index first if needed)")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from index import ChunkSpec, IndexConfig, IndexCorrupt, IndexMissing, IndexStale, build_index, open_index
-from index.store import POINTER, read_index
+from index.lock import IndexBusy, index_lock
+from index.store import POINTER, PREVIOUS, read_index
 from service.cli import main
 
 
@@ -146,3 +150,44 @@ def test_crash_while_writing_files_leaves_the_previous_index(config, built, embe
         build_index(config, embedder)
     monkeypatch.undo()
     assert read_index(config.index_dir).path == built.path
+
+
+def test_a_second_build_is_refused_at_once_naming_the_holder(config, built, embedder) -> None:
+    with index_lock(config.index_dir):  # a build in progress (the lock is per open file, so this process counts)
+        with pytest.raises(IndexBusy, match=rf"another build \(pid {os.getpid()}\) is writing the index"):
+            build_index(config, embedder)
+        assert read_index(config.index_dir).path == built.path  # the live index is untouched
+    assert build_index(config, embedder).path != built.path  # and free again once the holder lets go
+
+
+def test_a_second_cited_index_process_exits_with_one_line(config, built) -> None:
+    with index_lock(config.index_dir):
+        done = subprocess.run(
+            [sys.executable, "-m", "service.cli", "index", "--rebuild", "--corpus-dir", str(config.corpus_dir), "--index-dir", str(config.index_dir)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"another build (pid {os.getpid()}) is writing the index" in done.stderr.strip().splitlines()[-1]
+
+
+def test_what_a_killed_build_leaves_behind_is_removed_and_the_index_still_serves(config, built, embedder) -> None:
+    debris = [config.index_dir / ".tmp-0123abcd", config.index_dir / "build-20000101T000000-deadbeef"]
+    for folder in debris:
+        folder.mkdir()
+        (folder / "faiss.index").write_bytes(b"half written")
+    (config.index_dir / f"{POINTER}.tmp").write_text("build-20000101T000000-deadbeef\n")
+    stored = open_index(config, embedder, rebuild=False)  # the next start
+    assert stored.path == built.path
+    assert not any(p.exists() for p in debris) and not (config.index_dir / f"{POINTER}.tmp").exists()
+
+
+def test_the_previous_build_is_kept_and_rollback_serves_it_again(config, built, embedder, capsys) -> None:
+    (config.corpus_dir / "extra.txt").write_text("Extra notice\n\nThe ferry runs late on Sundays.\n", encoding="utf-8")
+    newer = build_index(config, embedder)
+    assert (config.index_dir / PREVIOUS).read_text().strip() == built.path.name
+    assert sorted(p.name for p in config.index_dir.glob("build-*")) == sorted([built.path.name, newer.path.name])
+    assert main(["index", "--rollback", "--corpus-dir", str(config.corpus_dir), "--index-dir", str(config.index_dir)]) == 0
+    assert read_index(config.index_dir).path == built.path and "serving the previous build again" in capsys.readouterr().out
+    assert (config.index_dir / PREVIOUS).read_text().strip() == newer.path.name  # rolling back again undoes it
+    third = build_index(config, embedder)
+    assert sorted(p.name for p in config.index_dir.glob("build-*")) == sorted([built.path.name, third.path.name])
