@@ -14,11 +14,12 @@ from fastapi import Depends, FastAPI, Request, Response
 from index import Embedder, Retriever, SearchOptions, open_index
 from index.response import response
 from service import errors
-from service.lane import InferenceLane
+from service.lane import InferenceLane, NotRunning
 from service.corpus_watch import CorpusWatcher
 from service.swap import IndexWatcher
+from service.headers import SecurityHeaders
 from service.limits import BodySizeLimit
-from service.schemas import DocumentInfo, Documents, ErrorBody, Health, QueryRequest, QueryResponse, SkippedFile
+from service.schemas import DocumentInfo, Documents, ErrorBody, Health, Probe, QueryRequest, QueryResponse, SkippedFile
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,11 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         summary="Ranked passages with character-exact citations.",
         version="0.1.0",
         lifespan=lifespan,
+        redirect_slashes=False,  # a trailing-slash redirect would echo the request's Host header
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     timeout = settings.request_timeout_ms / 1000
 
     # Async routes: the event loop only parses, waits and writes; the model runs on the lane's
@@ -115,6 +118,19 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             skipped=[SkippedFile(**s) for s in manifest.get("skipped", [])],
             lane=lane.stats(),
         )
+
+    @app.get("/livez", response_model=Probe)
+    async def livez() -> Probe:
+        """The process answers: never waits on the model, so it stays fast at any load."""
+        return Probe(status="ok")
+
+    @app.get("/readyz", response_model=Probe, responses={503: {"model": ErrorBody}})
+    async def readyz(request: Request) -> Probe:
+        """An index is loaded and the inference lane is running; no model work is done to say so."""
+        lane: InferenceLane | None = getattr(request.app.state, "lane", None)
+        if lane is None or not lane.running:
+            raise NotRunning("not ready: the inference lane is not running", retry_after=1)
+        return Probe(status="ready", index_build=request.app.state.retriever.stored.path.name)
 
     @app.get("/documents", response_model=Documents)
     async def documents(retriever: RetrieverDep) -> Documents:

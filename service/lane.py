@@ -39,6 +39,10 @@ class TimedOut(LaneError):
     pass
 
 
+class NotRunning(LaneError):
+    pass
+
+
 class VectorCache:
     """LRU of question vectors, so repeated questions (dashboards, eval reruns) skip the model.
 
@@ -153,6 +157,10 @@ class InferenceLane:
     def start(self) -> InferenceLane:
         self._thread.start()
         return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._closed
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish what is queued, then stop the thread."""

@@ -107,6 +107,11 @@ class LaneStats(BaseModel):
     cache: CacheStats
 
 
+class Probe(BaseModel):
+    status: str
+    index_build: str | None = None
+
+
 class SkippedFile(BaseModel):
     source: str
     reason: str

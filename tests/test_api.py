@@ -180,3 +180,24 @@ def test_real_http_server_answers_and_rejects_like_the_test_client(live_server) 
         huge = http.post("/query", content=b"x" * 100_000, headers={"content-type": "application/json"})
         assert huge.status_code == 413
         assert http.get("/health").json()["status"] == "ok"
+
+
+def test_every_response_says_nosniff_and_no_redirect_echoes_the_host(client) -> None:
+    for reply in (client.get("/health"), client.get("/nowhere"), client.post("/query", json={})):
+        assert reply.headers["x-content-type-options"] == "nosniff"
+    reply = client.get("/health/", headers={"host": "evil.example.com"}, follow_redirects=False)
+    assert reply.status_code == 404 and "location" not in reply.headers
+    assert reply.json()["error"]["status"] == 404
+
+
+def test_readiness_fails_with_503_once_the_lane_has_stopped(seed_settings, retriever) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(seed_settings, retriever)) as local:
+        assert local.get("/readyz").status_code == 200
+        local.app.state.lane.close()
+        reply = local.get("/readyz")
+        assert reply.status_code == 503 and reply.headers["retry-after"] == "1" and "not ready" in reply.json()["error"]["message"]
+        assert local.get("/livez").status_code == 200

@@ -203,3 +203,16 @@ def test_a_question_not_answered_in_time_gets_503_and_is_then_skipped(seed_setti
     assert ok.status_code == 200 and ok.json()["results"]
     # the question already in the model finished unseen; the one still queued was never computed
     assert lane["timed_out"] == 2 and lane["skipped"] == 1 and lane["questions"] == 2 and lane["encoded"] == 2
+
+
+def test_probes_answer_while_the_model_is_busy(seed_settings: Settings, retriever, gate) -> None:
+    slow = gated(retriever, gate)
+    with serving(seed_settings.model_copy(update={"cache_size": 0}), slow) as url, ThreadPoolExecutor(2) as pool:
+        held = pool.submit(_post, url, QUESTIONS[0])
+        assert slow.embedder.entered.wait(30)  # the model is held: a question now would wait
+        live, ready = httpx.get(url + "/livez", timeout=5), httpx.get(url + "/readyz", timeout=5)
+        assert live.status_code == 200 and live.json()["status"] == "ok"
+        assert ready.status_code == 200 and ready.json() == {"status": "ready", "index_build": retriever.stored.path.name}
+        assert live.headers["x-content-type-options"] == "nosniff"
+        gate.set()
+        assert held.result(timeout=60).status_code == 200
