@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from index.errors import UsageError
-from service.arguments import positive
+from service.arguments import number_list, positive
 from service.settings import Settings
 
 DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
@@ -25,24 +25,8 @@ DEFAULT_CRANFIELD = Path("eval/cranfield")
 START_SECONDS = 600  # a first start may build the index
 
 
-def _levels(text: str) -> list[int]:
-    try:
-        levels = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not levels or any(n < 1 or n > 1024 for n in levels):
-        raise argparse.ArgumentTypeError(f"each level must be between 1 and 1024 clients, got {text!r}")
-    return levels
-
-
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not sizes or any(n < 1000 or n > 10_000_000 for n in sizes):
-        raise argparse.ArgumentTypeError(f"each size must be between 1000 and 10000000 passages, got {text!r}")
-    return sizes
+_levels = number_list(1, 1024, "clients")
+_sizes = number_list(1000, 10_000_000, "passages")
 
 
 _KINDS = {"auto": None, "flat": "IndexFlatIP", "ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat"}
