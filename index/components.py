@@ -49,8 +49,8 @@ def write_sentences(starts: list[int], ends: list[int], members: list[list[int]]
     so a rebuild finds a pooled vector again by that passage's input (index.reuse).
 
     Past ``exact_up_to`` sentences their search index is approximate like the passages' (index.ann)
-    and stored, since training it is too slow to repeat on every load; below, an exact one is
-    made from the vectors when first searched.
+    and stored, since training it is too slow to repeat on every load; below, the vectors are
+    scanned exactly (index.highlight.SentenceTable).
     """
 
     def write(folder: Path) -> None:

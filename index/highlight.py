@@ -33,7 +33,7 @@ class SentenceTable:
     ends: np.ndarray
     members: list[np.ndarray]
     vectors: np.ndarray
-    search_index: faiss.Index | None = None  # approximate, past exact_up_to sentences; else exact, made on first use
+    search_index: faiss.Index | None = None  # approximate, past exact_up_to sentences; else None: an exact scan
 
     @cached_property
     def _owners(self) -> list[list[int]]:
@@ -52,13 +52,13 @@ class SentenceTable:
         flat = np.concatenate([np.asarray(self.members[r], dtype=np.int64) for r in rows]) if len(rows) else np.zeros(0, np.int64)
         return rows, flat, np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
-    @cached_property
-    def _search_index(self) -> faiss.Index:
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` sentences per query: the stored approximate index, or an exact scan of the
+        vectors themselves (an IndexFlatIP would hold a second copy of them in memory)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         if self.search_index is not None:
-            return self.search_index
-        index = faiss.IndexFlatIP(self.vectors.shape[1])
-        index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
-        return index
+            return self.search_index.search(queries, k)
+        return faiss.knn(queries, np.ascontiguousarray(self.vectors, dtype=np.float32), k, metric=faiss.METRIC_INNER_PRODUCT)
 
     def best_of(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
         """Each row's best sentence cosine with ``query`` (-1 for a passage without sentences).
@@ -93,7 +93,7 @@ class SentenceTable:
             rows, flat, firsts = self._scan
             return [[row for row, _ in top(np.maximum.reduceat((self.vectors @ q)[flat], firsts), depth, key, rows=rows)] for q in queries]
         while True:
-            scores, ids = self._search_index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+            scores, ids = self._search(queries, fetch)
             found = [self._first_seen(ss, ii) for ss, ii in zip(scores, ids, strict=True)]
             if fetch >= n or all(cut_is_settled([*best.values(), float(ss[-1])], depth) for best, ss in zip(found, scores, strict=True)):
                 break
