@@ -184,7 +184,9 @@ def test_a_full_queue_answers_503_with_retry_after_and_loses_nothing_queued(seed
 
 
 def test_a_question_not_answered_in_time_gets_503_and_is_then_skipped(seed_settings: Settings, retriever, gate) -> None:
-    settings = seed_settings.model_copy(update={"request_timeout_ms": 300, "cache_size": 0})
+    # long enough that the unhindered question below is answered in time on a busy machine (a
+    # forward pass took 484 ms with both cores taken, docs/serving.md), short enough to wait for
+    settings = seed_settings.model_copy(update={"request_timeout_ms": 2000, "cache_size": 0})
     slow = gated(retriever, gate)
     with serving(settings, slow) as url, ThreadPoolExecutor(2) as pool:
         started = time.monotonic()
@@ -194,7 +196,7 @@ def test_a_question_not_answered_in_time_gets_503_and_is_then_skipped(seed_setti
         timed_out = [first.result(timeout=30), second.result(timeout=30)]
         waited = time.monotonic() - started
         assert [r.status_code for r in timed_out] == [503, 503] and waited < 10
-        assert "not answered within 300 ms" in timed_out[0].json()["error"]["message"]
+        assert "not answered within 2000 ms" in timed_out[0].json()["error"]["message"]
         assert "retry-after" in timed_out[0].headers
         gate.set()
         _wait_until(lambda: _health(url)["queued"] == 0 and _health(url)["questions"] >= 1)
