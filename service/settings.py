@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, create_model, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.chunk import ChunkSpec
 from index.config import DEFAULT_MODEL, EXPERIMENTS, IndexConfig, RankingConfig
@@ -68,6 +68,23 @@ class Settings(_RankedSettings):
     torch_threads: int = Field(0, ge=0, le=512, description="Threads of one forward pass; 0 means one per core.")
     reload_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build (one small file read) and switches to it between requests; 0 turns it off.")
     watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a .txt file is added, changed or removed, build (embedding only new text) and serve the new build.")
+    # HTTP hygiene (service/http_server.py): slow, idle and surplus connections cost a file descriptor each.
+    header_timeout_s: float = Field(5.0, gt=0.0, le=300.0, description="A connection must send a complete request head within this, or it is closed (slow-header clients).")
+    body_timeout_s: float = Field(10.0, gt=0.0, le=600.0, description="A request body must arrive in full within this, or the request gets 408.")
+    keep_alive_s: float = Field(5.0, gt=0.0, le=300.0, description="An idle keep-alive connection is closed after this.")
+    max_connections: int = Field(2048, ge=1, le=1_000_000, description="Open connections beyond which a new request gets 503 at once.")
+    drain_s: float = Field(30.0, ge=0.0, le=3600.0, description="On SIGTERM: stop accepting, finish the requests already received for up to this long, then exit.")
+    # Access control (service/access.py).
+    api_key: SecretStr | None = Field(None, description="If set, every route but /livez and /readyz needs the header Authorization: Bearer <key>; unset, the API is open (a warning is logged when host is not a loopback address).")
+    cors_origins: Annotated[list[str], NoDecode] = Field([], description="Browser origins allowed to call the API (CORS), comma-separated; none by default.")
+    api_docs: bool = Field(True, description="Serve the API documentation pages (/docs, /redoc) and /openapi.json.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @model_validator(mode="after")
     def _valid_chunking(self) -> Settings:
