@@ -113,5 +113,6 @@ def table() -> str:
     """The README's settings table, generated from the fields."""
     rows = ["| setting | env | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
-        rows.append(f"| `{name}` | `CITED_{name.upper()}` | `{field.default}` | {field.description} |")
+        default = "(unset)" if field.default in (None, []) else f"`{field.default}`"
+        rows.append(f"| `{name}` | `CITED_{name.upper()}` | {default} | {field.description} |")
     return "\n".join(rows)
