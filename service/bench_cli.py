@@ -40,7 +40,7 @@ def _kinds(text: str) -> list[str | None]:
 
 
 def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
-    from eval.load import LEVELS
+    from eval.defaults import LEVELS
 
     bench = sub.add_parser("bench", help="benchmarks (kept out of the test run)")
     nested = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")

@@ -11,15 +11,18 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from index import CitedError, Retriever
-from index.errors import UsageError
+from index.errors import CitedError, UsageError
 from service.arguments import whole_number
 from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from index import Retriever
 
 log = logging.getLogger("cited")
 
@@ -116,9 +119,19 @@ def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cited")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings_flags = _settings_flags()
     parser = argparse.ArgumentParser(prog="cited", description="Retrieval with character-exact citations.")
+    parser.add_argument("--version", action="version", version=f"cited {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[settings_flags], help="build the index, or rebuild it if stale")
