@@ -399,11 +399,11 @@ def build_server(app: FastAPI, settings: Settings, **config: Any) -> HardenedSer
     return HardenedServer(uvicorn.Config(app, **options), app, counters)
 
 
-def serve(app: FastAPI, settings: Settings) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, then drain (what `cited serve` runs)."""
+def serve(app: FastAPI, settings: Settings, **config: Any) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain (what `cited serve` runs); ``config`` as for build_server."""
     raise_open_file_limit(settings.max_connections + RESERVED_FDS)
     limit_accept_error_log()
-    build_server(app, settings).run()
+    build_server(app, settings, **config).run()
 
 
 def raise_open_file_limit(needed: int) -> int:
