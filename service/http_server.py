@@ -8,8 +8,8 @@ all from the settings ``header_timeout_s``, ``body_timeout_s``, ``keep_alive_s``
 ``max_connections`` and ``drain_s``:
 
 - **Head timeout.** A connection must deliver a complete request head within ``header_timeout_s``
-  of connecting or of its previous response, else it is closed (no answer: it has not asked
-  anything yet). A head larger than ``HEAD_MAX_BYTES`` gets 431.
+  of connecting or of its previous response, else it is closed at once (no answer: it has not
+  asked anything yet; no lingering close either: such connections are what exhausts descriptors). A head larger than ``HEAD_MAX_BYTES`` gets 431.
 - **Body timeout.** A body not in full within ``body_timeout_s`` of its head gets 408 and the
   connection is closed. Idle keep-alive connections close after ``keep_alive_s`` (uvicorn's own).
 - **Connection limit.** A connection that finds ``max_connections`` already open when it connects
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 RESERVED_FDS = 128  # descriptors besides connections: 16 open in an idle `cited serve` (measured), the rest for rebuilds and logs
 HEAD_MAX_BYTES = 65_536  # a request line and headers larger than this get 431 (h11's default limit is 16 KiB)
-LINGER_S = 2.0  # how long a half-closed connection waits for the client's own close before closing outright
+LINGER_S = 1.0  # how long a half-closed connection waits for the client's own close before closing outright
 DRAIN_IDLE_GRACE_S = 1.0  # on drain, an idle keep-alive connection gets this long to send the request it may be sending
 ACCEPT_LOG_INTERVAL_S = 10.0
 ACCEPT_ERROR = "socket.accept() out of system resource"  # asyncio's message (BaseSelectorEventLoop._accept_connection)
@@ -284,10 +284,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or self._busy():
             return
         self.counters.head_timeouts += 1
-        if self._in_head:
-            self.transport.close_now()  # a head trickling in: a slow client, not worth a lingering close
-        else:
-            self.transport.close()
+        # Closed outright, not lingering: idle or trickling connections are what exhausts descriptors.
+        self.transport.close_now()
 
     def _body_timed_out(self) -> None:
         self._body_timer = None
@@ -401,7 +399,12 @@ def build_server(app: FastAPI, settings: Settings, **config: Any) -> HardenedSer
 
 def serve(app: FastAPI, settings: Settings, **config: Any) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then drain (what `cited serve` runs); ``config`` as for build_server."""
-    raise_open_file_limit(settings.max_connections + RESERVED_FDS)
+    descriptors = raise_open_file_limit(settings.max_connections + RESERVED_FDS)
+    fitting = descriptors - min(RESERVED_FDS, descriptors // 2)
+    if fitting < settings.max_connections:
+        # Surplus connections then get a 503 while descriptors remain, rather than failed accepts.
+        log.warning("serving at most %d connections (max_connections %d does not fit the open-file limit)", fitting, settings.max_connections)
+        settings = settings.model_copy(update={"max_connections": fitting})
     limit_accept_error_log()
     build_server(app, settings, **config).run()
 
@@ -416,11 +419,7 @@ def raise_open_file_limit(needed: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         log.info("raised the open-file limit from %d to %d (max_connections plus %d for the process)", soft, target, RESERVED_FDS)
     if target < needed:
-        log.warning(
-            "the open-file limit is %d (hard limit), below the %d that max_connections needs: beyond about %d "
-            "connections new ones fail; raise the hard limit (ulimit -Hn) or lower max_connections",
-            target, needed, max(target - RESERVED_FDS, 0),
-        )
+        log.warning("the open-file limit is %d (the hard limit), below the %d that max_connections needs; raise the hard limit (ulimit -Hn)", target, needed)
     return target
 
 
