@@ -214,8 +214,8 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
+            else:  # answered as plain HTTP; uvicorn's own warning would blame a missing websocket library
+                self.logger.debug("%s - upgrade requested, not supported", _client(self.client))
             return
         except httptools.HttpParserError as exc:
             self._refuse(400, f"malformed HTTP request: {exc}")
