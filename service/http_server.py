@@ -8,15 +8,18 @@ all from the settings ``header_timeout_s``, ``body_timeout_s``, ``keep_alive_s``
 ``max_connections`` and ``drain_s``:
 
 - **Head timeout.** A connection must deliver a complete request head within ``header_timeout_s``
-  of connecting or of its previous response, else it is closed at once (no answer: it has not
-  asked anything yet; no lingering close either: such connections are what exhausts descriptors). A head larger than ``HEAD_MAX_BYTES`` gets 431.
+  of connecting or of its previous response, else it is closed at once (no answer: it has asked
+  nothing yet; no lingering close: such connections are what exhausts descriptors). A head larger
+  than ``HEAD_MAX_BYTES`` gets 431.
 - **Body timeout.** A body not in full within ``body_timeout_s`` of its head gets 408 and the
-  connection is closed. Idle keep-alive connections close after ``keep_alive_s`` (uvicorn's own).
+  connection is closed. Idle keep-alive connections close after ``keep_alive_s`` (uvicorn's own
+  timer), or after ``header_timeout_s`` if that is shorter.
 - **Connection limit.** A connection that finds ``max_connections`` already open when it connects
-  has its request answered 503 with Retry-After, and is closed; the ones open before it are served. (uvicorn's ``limit_concurrency``
-  answers text/plain without Retry-After and counts the new connection itself, so a limit of N
-  serves N - 1.) At start the soft open-file limit is raised toward the hard one if it is below
-  what ``max_connections`` needs.
+  has its request answered 503 with Retry-After, and is closed; the ones open before it are
+  served. (uvicorn's ``limit_concurrency`` answers text/plain without Retry-After and counts the
+  new connection itself, so a limit of N serves N - 1.) At start the soft open-file limit is
+  raised toward the hard one if it is below what ``max_connections`` needs; if it cannot be, the
+  limit becomes what fits, and the log says so.
 - **Framing.** Content-Length with Transfer-Encoding, a duplicate Content-Length, or a
   Transfer-Encoding other than ``chunked`` (or any on HTTP/1.0) gets 400 and the connection is
   closed (RFC 9112 §6.1-6.3: a message whose length is ambiguous cannot be read safely).
