@@ -158,6 +158,8 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     @app.get("/readyz", response_model=Probe, responses={503: {"model": ErrorBody}})
     async def readyz(request: Request) -> Probe:
         """An index is loaded and the inference lane is running; no model work is done to say so."""
+        if getattr(request.app.state, "draining", False):  # set by service.http_server on SIGTERM
+            raise NotRunning("not ready: the server is draining connections before it exits", retry_after=1)
         lane: InferenceLane | None = getattr(request.app.state, "lane", None)
         if lane is None or not lane.running:
             raise NotRunning("not ready: the inference lane is not running", retry_after=1)
