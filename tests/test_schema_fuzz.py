@@ -77,6 +77,15 @@ def test_the_fuzzed_schema_is_the_served_one(client) -> None:
     assert client.get("/openapi.json").json() == OPENAPI
 
 
+def test_every_check_schemathesis_has_is_on() -> None:
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    load_all_checks()
+    names = CHECKS.get_all_names()
+    assert {"not_a_server_error", "response_schema_conformance", "negative_data_rejection", "unsupported_method"} <= set(names)
+    assert [name for name in names if not getattr(schema.config.checks, name).enabled] == []
+
+
 @schema.parametrize()
 def test_every_operation_conforms_to_its_schema(case: schemathesis.Case, live_server: str, tally: Counter) -> None:
     _call(case, live_server, tally)
