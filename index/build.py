@@ -13,8 +13,8 @@ from index.clean import clean
 from index.components import DUPLICATES, LEXICAL, SENTENCES, write_duplicates, write_sentences
 from index.dedup import find_duplicates
 from index.config import IndexConfig
-from index.embed import Embedder
-from index.errors import CitedError, IndexMissing, IndexStale
+from index.embed import Embedder, ModelInfo
+from index.errors import CitedError, IndexCorrupt, IndexMissing, IndexStale
 from index.highlight import Sentence, sentence_spans
 from index.ingest import Corpus, corpus_digest, read_corpus
 from index.lexical import BM25Index
@@ -122,6 +122,39 @@ def _components(passages: list[Passage], texts: list[str], sentences: list[Sente
     }
 
 
+def stale_because(config: IndexConfig, model: ModelInfo, stored: StoredIndex) -> list[str]:
+    """Why ``stored`` is not what a build from the corpus and settings now would give; [] if it is.
+
+    The one staleness test: :func:`open_index` rebuilds on it, and a server reports it as drift.
+    Reads only corpus files whose size or mtime changed.
+    """
+    digest = corpus_digest(config.corpus_dir, stored.manifest, config.files)
+    return stale_reasons(stored.manifest, expected_inputs(model, config.chunk, digest.files, config.exact_up_to))
+
+
+def open_serving(config: IndexConfig, embedder: Embedder, progress: bool = False) -> StoredIndex:
+    """:func:`open_index` for a server: if the build it needs fails, the published build serves on.
+
+    Yesterday's index answering (its staleness reported by the server) is better than a service
+    that stays down because one new file broke today's build. A corrupt index is still refused,
+    and so is a missing one: there is nothing to fall back to.
+    """
+    try:
+        return open_index(config, embedder, rebuild=True, progress=progress)
+    except IndexCorrupt:
+        raise
+    except Exception as exc:
+        try:
+            stored = read_index(config.index_dir)
+        except CitedError:
+            raise exc from None
+        if stored.manifest.get("model", {}).get("fingerprint") != embedder.info.fingerprint:
+            raise exc from None
+        log.error("the build failed (%s): serving the published build %s, which is stale", exc, stored.path.name,
+                  exc_info=not isinstance(exc, (CitedError, OSError)))
+        return stored
+
+
 def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, progress: bool = False) -> StoredIndex:
     """The live index, rebuilt first if it is missing or stale (and ``rebuild`` allows it).
 
@@ -137,9 +170,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
             raise
         log.warning("building index: none at %s", config.index_dir)
         return build_index(config, embedder, progress)
-    digest = corpus_digest(config.corpus_dir, stored.manifest, config.files)  # reads only files whose stat changed
-    expected = expected_inputs(embedder.info, config.chunk, digest.files, config.exact_up_to)
-    if reasons := stale_reasons(stored.manifest, expected):
+    if reasons := stale_because(config, embedder.info, stored):
         if not rebuild:
             raise IndexStale(f"index at {config.index_dir} is stale: {'; '.join(reasons)}")
         log.warning("rebuilding index: %s", "; ".join(reasons))

@@ -13,7 +13,7 @@ Each stage is switchable in RankingConfig so its effect can be measured with the
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +54,10 @@ class SearchResult:
     hits: list[Hit]
     answer: AnswerSentence | None
     best_cosine: float | None  # of the question and a returned passage; None without results
+    # The build that answered, and the sha256 of each of its source files: carried with the
+    # result because a hot swap may replace the live build before the response is written.
+    build: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -237,7 +241,8 @@ class Retriever:
                 )
             )
         best_cosine = max((float(self._vector(c.row) @ query) for c in chosen), default=None)
-        return SearchResult(hits=hits, answer=best[1] if best else None, best_cosine=best_cosine)
+        return SearchResult(hits=hits, answer=best[1] if best else None, best_cosine=best_cosine,
+                            build=self.stored.path.name, files=self.manifest["corpus"]["files"])
 
     def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.

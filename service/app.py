@@ -10,12 +10,17 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
+from starlette.middleware.cors import CORSMiddleware
 
 from index import Embedder, Retriever, SearchOptions, open_index
+from index.build import open_serving
 from index.response import response
 from service import errors
 from service.lane import InferenceLane, NotRunning
+from service.access import BearerKey, warn_if_open
 from service.corpus_watch import CorpusWatcher
+from service.disconnect import unless_disconnected
+from service.drift import DriftMonitor
 from service.swap import IndexWatcher
 from service.headers import SecurityHeaders
 from service.limits import BodySizeLimit
@@ -25,11 +30,18 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
-    """Model and index, loaded once per process (rebuilding a missing or stale index first)."""
+def load_retriever(settings: Settings, progress: bool = False, serving: bool = False) -> Retriever:
+    """Model and index, loaded once per process (rebuilding a missing or stale index first).
+
+    ``serving``: if that build fails, the published build is served (and reported stale) rather
+    than no service at all; a one-off command fails instead.
+    """
     config = settings.index_config()
     embedder = Embedder(config.model)
-    stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
+    if serving and settings.auto_rebuild:
+        stored = open_serving(config, embedder, progress=progress)
+    else:
+        stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
     embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
     return Retriever(embedder, stored, settings.ranking_config())
 
@@ -69,15 +81,21 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         ).start()
         log.info("serving %d passages from %s", len(app.state.retriever.passages), app.state.retriever.stored.path)
 
+        app.state.drift = None
+
         def swap(new: Retriever) -> None:  # two attribute writes: each request sees one index or the other
             app.state.lane.retriever = new
             app.state.retriever = new
+            if app.state.drift is not None:
+                app.state.drift.check()  # /health tells the truth about the new build at once
 
-        watchers: list[IndexWatcher | CorpusWatcher] = []
+        watchers: list[IndexWatcher | CorpusWatcher | DriftMonitor] = []
         if settings.reload_interval_s > 0:
+            app.state.drift = DriftMonitor(settings.index_config(), lambda: app.state.retriever, settings.reload_interval_s).start()
+            watchers.append(app.state.drift)
             watchers.append(IndexWatcher(app.state.retriever, settings.index_dir, swap, settings.reload_interval_s).start())
             if settings.watch:
-                watchers.append(CorpusWatcher(settings.index_config(), settings.reload_interval_s, watchers[0].check).start())
+                watchers.append(CorpusWatcher(settings.index_config(), settings.reload_interval_s, watchers[1].check).start())
         app.state.watchers = watchers
         try:
             yield
@@ -92,28 +110,42 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         version="0.1.0",
         lifespan=lifespan,
         redirect_slashes=False,  # a trailing-slash redirect would echo the request's Host header
+        **({} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}),
     )
     errors.install(app)
+    # Outermost last: headers on every response, CORS answers preflights before the key is asked for.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(BearerKey, key=settings.api_key.get_secret_value())
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["authorization", "content-type"], max_age=600)
     app.add_middleware(SecurityHeaders)
+    warn_if_open(settings.host, settings.api_key is not None)
     timeout = settings.request_timeout_ms / 1000
 
     # Async routes: the event loop only parses, waits and writes; the model runs on the lane's
     # thread, and /health never queues behind questions.
     @app.post("/query", response_model=QueryResponse, responses=_ERRORS)
-    async def query(body: QueryRequest, lane: LaneDep) -> Response:
+    async def query(body: QueryRequest, lane: LaneDep, request: Request) -> Response:
         """Return the passages that best answer the question, each with its citation."""
         started = time.perf_counter()
-        found = await lane.search(body.question, SearchOptions(top_k=body.top_k, token_budget=body.token_budget), timeout)
+        options = SearchOptions(top_k=body.top_k, token_budget=body.token_budget)
+        found = await unless_disconnected(request, lane.search(body.question, options, timeout))
         payload = response(body.question, found, (time.perf_counter() - started) * 1000)
         return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
     @app.get("/health", response_model=Health, responses=_READ_ERRORS)
-    async def health(retriever: RetrieverDep, lane: LaneDep) -> Health:
-        """Report that the index is loaded, what it holds, and how the inference lane is doing."""
+    async def health(retriever: RetrieverDep, lane: LaneDep, request: Request) -> Health:
+        """Report the index being served, whether it is still the truth, and how the inference lane is doing."""
         manifest = retriever.manifest
+        drift: DriftMonitor | None = request.app.state.drift
+        stale = drift.reasons_for(retriever.stored.path.name) if drift is not None else []
+        latest = drift.latest if drift is not None else None
         return Health(
-            status="ok",
+            status="stale" if stale else "ok",
+            stale_reasons=stale,
+            published_build=latest.published if latest is not None else None,
             documents=len(manifest["documents"]),
             passages=len(retriever.passages),
             model=manifest["model"]["name"],

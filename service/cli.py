@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, load: Loader) -> int
 
     # Load (and if needed build) before binding the port, so a corrupt index stops the
     # server with a one-line message instead of a traceback from inside the lifespan.
-    retriever = load(settings, progress=True)
+    retriever = load(settings, progress=True, serving=True)  # a failed build leaves the published one serving
     app = create_app(settings, retriever)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
     return 0
@@ -141,10 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_retriever(settings: Settings, progress: bool = False) -> Retriever:
+def load_retriever(settings: Settings, progress: bool = False, serving: bool = False) -> Retriever:
     from service.app import load_retriever as load  # imports the model libraries: only when a command needs them
 
-    return load(settings, progress=progress)
+    return load(settings, progress=progress, serving=serving)
 
 
 def main(argv: Sequence[str] | None = None, load: Loader = load_retriever) -> int:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.disconnect import ClientGone
 from service.lane import LaneError
 from service.schemas import MAX_QUESTION_CHARS, ErrorBody, ErrorDetail
 
@@ -80,6 +81,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LaneError)
     async def _busy(_: Request, exc: LaneError) -> JSONResponse:
         return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_: Request, exc: ClientGone) -> JSONResponse:
+        return error_response(499, str(exc))  # nginx's "client closed request": only the access log sees it
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -20,7 +20,7 @@ from index.errors import UsageError
 from service.arguments import count, positive
 from service.settings import Settings
 
-Loader = Callable[..., Retriever]  # (settings, progress=False) -> the loaded retriever
+Loader = Callable[..., Retriever]  # (settings, progress=False, serving=False) -> the loaded retriever
 
 __all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_eval"]
 

@@ -97,7 +97,6 @@ class _Job:
     options: SearchOptions
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[SearchResult]
-    abandoned: bool = False  # set by the waiting request on timeout; the lane then skips the job
 
 
 @dataclass
@@ -183,12 +182,22 @@ class InferenceLane:
         try:
             return await asyncio.wait_for(job.future, timeout)
         except TimeoutError:
-            job.abandoned = True
+            self._abandon(job)
             self.counters.timed_out += 1
             raise TimedOut(f"the question was not answered within {timeout * 1000:.0f} ms; retry shortly", self._retry_after()) from None
         except asyncio.CancelledError:
-            job.abandoned = True  # the client went away: do not compute its answer
+            self._abandon(job)  # the client went away: do not compute its answer
             raise
+
+    def _abandon(self, job: _Job) -> None:
+        """Nobody waits for ``job`` any more: out of the queue now, so it holds no place another
+        question could take (a batch already running it just finishes unseen)."""
+        with self._cond:
+            try:
+                self._pending.remove(job)
+            except ValueError:
+                return  # already taken by the lane
+            self.counters.skipped += 1
 
     def _retry_after(self) -> int:
         """Seconds until the queue as it stands should have drained, at least 1."""
@@ -244,11 +253,7 @@ class InferenceLane:
     def _drain(self, room: int) -> list[_Job]:
         batch: list[_Job] = []
         while self._pending and len(batch) < room:
-            job = self._pending.popleft()
-            if job.abandoned:
-                self.counters.skipped += 1
-            else:
-                batch.append(job)
+            batch.append(self._pending.popleft())  # abandoned jobs have left the queue already (_abandon)
         return batch
 
     def _process(self, batch: Sequence[_Job]) -> None:

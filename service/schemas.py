@@ -66,6 +66,11 @@ class Citation(BaseModel):
     start: int = Field(description="Start offset, in characters, into the file decoded as UTF-8.")
     end: int = Field(description="End offset (exclusive): source_text[start:end] == text.")
     heading: str | None = Field(None, description="Section heading the passage sits under, if any.")
+    sha256: str | None = Field(
+        None,
+        description="sha256 (hex) of the source file's bytes when it was indexed. If the file's sha256 is different now, "
+        "the file changed after the build and the offsets may no longer slice to the text.",
+    )
 
 
 class Highlight(BaseModel):
@@ -99,6 +104,7 @@ class QueryResponse(BaseModel):
         "Not a probability: it does not tell unanswerable questions apart (docs/results.md)."
     )
     results: list[Result]
+    index_build: str = Field(description="The index build that answered (see /health).")
     took_ms: float = Field(description="Server time spent on the query, in milliseconds.")
 
     @classmethod
@@ -143,7 +149,9 @@ class SkippedFile(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description='"ok", or "stale" when the served build no longer matches CURRENT, the corpus or the settings (stale_reasons says how).')
+    stale_reasons: list[str] = Field(description="Why the served build is stale: a file added, changed or removed since it was built, CURRENT naming another build, changed settings.")
+    published_build: str | None = Field(description="The build CURRENT names, as of the last check (every reload_interval_s; null when that is 0).")
     documents: int
     passages: int
     model: str
