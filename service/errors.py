@@ -22,7 +22,10 @@ _RETRY_AFTER = {"description": "Seconds to wait before retrying.", "required": F
 # (service/app.py picks the statuses per route; the body is always ErrorBody).
 RESPONSES: dict[int, dict[str, Any]] = {
     400: {"description": "The body is not valid JSON."},
-    401: {"description": "Only when api_key is set: the header Authorization: Bearer <key> is missing or wrong."},
+    401: {
+        "description": "Only when api_key is set: the header Authorization: Bearer <key> is missing or wrong.",
+        "headers": {"WWW-Authenticate": {"description": "The scheme to use: Bearer.", "required": True, "schema": {"type": "string"}}},
+    },
     405: {
         "description": "The path exists, but not with this method.",
         "headers": {"Allow": {"description": "The methods the path accepts.", "required": True, "schema": {"type": "string"}}},

@@ -320,3 +320,21 @@ def test_openapi_lists_every_error_status_each_operation_can_return(client) -> N
             assert operation["responses"]["405"]["headers"]["Allow"]["required"] is True
     question = document["components"]["schemas"]["QueryRequest"]["properties"]["question"]
     assert (question["minLength"], question["maxLength"], question["pattern"]) == (1, 1000, QUESTION_PATTERN)
+
+
+def test_with_an_api_key_every_route_but_the_probes_answers_401_as_documented(seed_settings, retriever) -> None:
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from service.app import create_app
+
+    keyed = seed_settings.model_copy(update={"api_key": SecretStr("s3cret")})
+    with TestClient(create_app(keyed, retriever)) as local:
+        document = local.get("/openapi.json", headers={"authorization": "Bearer s3cret"}).json()
+        for method, path in [("POST", "/query"), ("GET", "/health"), ("GET", "/documents")]:
+            reply = local.request(method, path, json={"question": "ok"} if method == "POST" else None)
+            assert reply.status_code == 401 and reply.json()["error"]["status"] == 401
+            documented = document["paths"][path][method.lower()]["responses"]["401"]
+            assert documented["headers"]["WWW-Authenticate"]["required"] and reply.headers["www-authenticate"].startswith("Bearer")
+        for path in ("/livez", "/readyz"):
+            assert local.get(path).status_code == 200 and "401" not in document["paths"][path]["get"]["responses"]
