@@ -13,6 +13,7 @@ from typing import Any
 
 from eval.beir import BeirCollection, CollectionError, load_beir
 from eval.beir_index import PreparedIndex, prepare_index
+from eval.defaults import DEFAULT_K
 from eval.ladder import dense_only, describe
 from eval.metrics import evaluate, mean
 from eval.tables import table
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 CUTOFF = 10  # nDCG@10 and MRR@10, the numbers BEIR papers and the Cranfield README report
-DEFAULT_K = 100  # documents kept per query: recall@100
 DEPTH_FACTOR = 5  # passages ranked per wanted document before MaxP aggregation
 BM25_DESCRIPTION = "BM25 over whole documents (title + text; bm25s, Lucene k1=1.5 b=0.75): the collection's reference baseline"
 

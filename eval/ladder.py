@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eval.defaults import DEFAULT_MMR_LAMBDA
 from index import RankingConfig
 
 __all__ = ["DEFAULT_MMR_LAMBDA", "Row", "ablation_rows", "dense_only", "describe", "same_as"]
 
-DEFAULT_MMR_LAMBDA = 0.7
 SENTENCE_WEIGHT = 0.5  # the sentences row's weight when the settings switch sentence scoring off
 FEEDBACK_PASSAGES = 3  # the feedback row's passages when the settings switch feedback off
 BARE = {"sentence_weight": 0.0, "feedback_passages": 0, "collapse_duplicates": False, "mmr_lambda": 1.0}

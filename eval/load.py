@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-from eval.tables import table as markdown_table, write_report
+from eval.defaults import LEVELS
+from eval.tables import table as markdown_table
+from eval.tables import write_report
 from index import Embedder
 
-LEVELS = (1, 4, 16, 64)
 CEILING_BATCH = 16  # the batched-encode ceiling is measured at this batch size
 
 

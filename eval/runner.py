@@ -8,15 +8,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from index import Retriever, SearchOptions
-from index.errors import CitedError
-from index.response import response
-
 from eval import metrics
+from eval.defaults import DEFAULT_TOP_K
 from eval.detection import detection_summary
 from eval.highlights import aggregate_highlights, score_highlights
 from eval.questions import KINDS, UNANSWERABLE, Question
 from eval.relevance import SpansPerGold, citations_of, covered_golds, gold_id, quote_ranking
+from index import Retriever, SearchOptions
+from index.errors import CitedError
+from index.response import response
 
 __all__ = [
     "DEFAULT_TOP_K",
@@ -31,7 +31,6 @@ __all__ = [
     "score_question",
 ]
 
-DEFAULT_TOP_K = 10
 HIT_KS = (1, 3, 5, 10)
 RECALL_KS = (5, 10)
 RANK_K = 10  # cutoff of mrr and ndcg

@@ -168,7 +168,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
     except IndexMissing:
         if not rebuild:
             raise
-        log.warning("building index: none at %s", config.index_dir)
+        log.info("building the index at %s (none there yet)", config.index_dir)
         return build_index(config, embedder, progress)
     if reasons := stale_because(config, embedder.info, stored):
         if not rebuild:

@@ -12,6 +12,9 @@ import hmac
 import ipaddress
 import logging
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import error_response
@@ -45,6 +48,18 @@ class BearerKey:
             return
         message = "this server needs an API key: send the header Authorization: Bearer <key>" if not header else "wrong API key"
         await error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="cited"'})(scope, receive, send)
+
+
+class Cors(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in the API's JSON error shape instead of plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refused = error_response(response.status_code, f"CORS preflight refused: {bytes(response.body).decode('utf-8', 'replace')}")
+        refused.headers.update({k: v for k, v in response.headers.items() if k.lower().startswith(("vary", "access-control"))})
+        return refused
 
 
 def is_loopback(host: str) -> bool:

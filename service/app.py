@@ -10,14 +10,13 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
-from starlette.middleware.cors import CORSMiddleware
 
 from index import Embedder, Retriever, SearchOptions, open_index
 from index.build import open_serving
 from index.response import response
 from service import errors
 from service.lane import InferenceLane, NotRunning
-from service.access import BearerKey, warn_if_open
+from service.access import BearerKey, Cors, warn_if_open
 from service.corpus_watch import CorpusWatcher
 from service.disconnect import unless_disconnected
 from service.drift import DriftMonitor
@@ -118,7 +117,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     if settings.api_key is not None:
         app.add_middleware(BearerKey, key=settings.api_key.get_secret_value())
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+        app.add_middleware(Cors, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"], max_age=600)
     app.add_middleware(SecurityHeaders)
     warn_if_open(settings.host, settings.api_key is not None)

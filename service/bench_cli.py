@@ -40,7 +40,7 @@ def _kinds(text: str) -> list[str | None]:
 
 
 def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
-    from eval.load import LEVELS
+    from eval.defaults import LEVELS
 
     bench = sub.add_parser("bench", help="benchmarks (kept out of the test run)")
     nested = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCH_COMMAND")
@@ -248,7 +248,7 @@ def _nothing(url: str) -> Iterator[tuple[str, int | None]]:
 @contextmanager
 def _server(settings: Settings) -> Iterator[tuple[str, int | None]]:
     """`cited serve` in a child process, configured through the environment like any deployment."""
-    env = {**os.environ, **{f"CITED_{k.upper()}": str(v) for k, v in settings.model_dump().items()}}
+    env = {**os.environ, **settings.environment()}
     command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://{settings.host}:{settings.port}"

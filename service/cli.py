@@ -11,15 +11,19 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from index import CitedError, Retriever
-from index.errors import UsageError
+from index.errors import CitedError, UsageError
 from service.arguments import whole_number
 from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from index import Retriever
+    from service.schemas import QueryRequest, QueryResponse
 
 log = logging.getLogger("cited")
 
@@ -93,7 +97,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, load: Loader) -> int
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
-    from service.query import run_query
+    from service.render import render
     from service.schemas import QueryRequest
 
     try:
@@ -102,23 +106,52 @@ def cmd_query(args: argparse.Namespace, settings: Settings, load: Loader) -> int
         from service.errors import describe_error
 
         raise UsageError("; ".join(describe_error(e) for e in exc.errors())) from None
-    response = run_query(load(settings), request)
+    if args.url:
+        response = _ask_server(args.url, request, settings)
+    else:
+        from service.query import run_query
+
+        response = run_query(load(settings), request)
     if args.json:
         print(response.model_dump_json(indent=2))
-        return 0
-    for result in response.results:
-        c = result.citation
-        print(f"{result.rank}. [{result.score:.3f}] {c.source}:{c.start}-{c.end}  {c.title}" + (f" — {c.heading}" if c.heading else ""))
-        print("   " + result.text.replace("\n", "\n   "))
-        print()
-    if not response.results:
-        print("no passages (is the token budget smaller than every passage?)")
+    else:
+        print(render(response, color=sys.stdout.isatty()), end="")
     return 0
+
+
+def _ask_server(url: str, request: QueryRequest, settings: Settings) -> QueryResponse:
+    """The same question through a running server's API (with the api_key setting as its bearer key)."""
+    import httpx
+
+    from service.schemas import QueryResponse
+
+    headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+    try:
+        answer = httpx.post(url.rstrip("/") + "/query", json=request.model_dump(exclude_none=True), headers=headers, timeout=60)
+    except httpx.HTTPError as exc:
+        raise UsageError(f"no cited server answers at {url} ({exc.__class__.__name__})") from None
+    if answer.status_code != 200:
+        try:
+            message = answer.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = answer.text[:200]
+        raise CitedError(f"the server at {url} answered {answer.status_code}: {message}")
+    return QueryResponse.model_validate(answer.json())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cited")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     settings_flags = _settings_flags()
     parser = argparse.ArgumentParser(prog="cited", description="Retrieval with character-exact citations.")
+    parser.add_argument("--version", action="version", version=f"cited {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", parents=[settings_flags], help="build the index, or rebuild it if stale")
@@ -134,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=whole_number, default=5, help="passages to return (1-50, default 5)")
     p.add_argument("--token-budget", type=whole_number, default=None, help="cl100k tokens the passages may add up to")
     p.add_argument("--json", action="store_true", help="print the API's JSON response")
+    p.add_argument("--url", help="ask the cited server at this base URL (e.g. http://127.0.0.1:8000) instead of loading the index here")
     p.set_defaults(handler=cmd_query)
 
     add_eval_commands(sub, settings_flags)

@@ -11,16 +11,19 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from index import EXPERIMENTS, RankingConfig, Retriever
+from index import EXPERIMENTS, RankingConfig
 from index.errors import UsageError
 from service.arguments import count, positive
 from service.settings import Settings
 
-Loader = Callable[..., Retriever]  # (settings, progress=False, serving=False) -> the loaded retriever
+if TYPE_CHECKING:
+    from index import Retriever
+
+Loader = Callable[..., "Retriever"]  # (settings, progress=False, serving=False) -> the loaded retriever
 
 __all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_eval"]
 
@@ -87,9 +90,7 @@ def _report_settings(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
-    from eval.beir_eval import DEFAULT_K
-    from eval.ladder import DEFAULT_MMR_LAMBDA
-    from eval.runner import DEFAULT_TOP_K
+    from eval.defaults import DEFAULT_K, DEFAULT_MMR_LAMBDA, DEFAULT_TOP_K
 
     flags = argparse.ArgumentParser(add_help=False, parents=[settings_flags])
     flags.add_argument(

@@ -104,6 +104,17 @@ class Settings(_RankedSettings):
             exact_up_to=self.exact_up_to,
         )
 
+    def environment(self) -> dict[str, str]:
+        """These settings as the CITED_* variables that give them to a child process (unset ones left out)."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"CITED_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+        return env
+
     def ranking_config(self, **experiments: Any) -> RankingConfig:
         """The served ranking, with any ``experiments`` (names from ``index.EXPERIMENTS``) on top."""
         return RankingConfig(**{name: getattr(self, name) for name in SERVED_RANKING}, **experiments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterator
@@ -94,6 +95,36 @@ def small_corpus(tmp_path: Path) -> Path:
     for name, text in SMALL_DOCS.items():
         (corpus / name).write_text(text, encoding="utf-8")
     return corpus
+
+
+class _GatedEmbedder:
+    """The real embedder, but a forward pass starts only once the gate is open: lets a test hold
+    the lane busy for exactly as long as it needs."""
+
+    def __init__(self, embedder, gate: threading.Event) -> None:
+        self._embedder, self._gate = embedder, gate
+        self.model, self.info = embedder.model, embedder.info
+        self.calls: list[int] = []
+        self.entered = threading.Event()  # a forward pass is waiting at the gate
+
+    def encode(self, texts, **kwargs):
+        self.entered.set()
+        self._gate.wait(30)
+        self.calls.append(len(texts))
+        return self._embedder.encode(texts, **kwargs)
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()  # never leave a lane thread waiting
+
+
+def gated(retriever: Retriever, gate: threading.Event) -> Retriever:
+    clone = copy.copy(retriever)
+    clone.embedder = _GatedEmbedder(retriever.embedder, gate)
+    return clone
 
 
 def source_text(source: str, corpus: Path = SEEDS) -> str:

@@ -24,10 +24,32 @@ def test_query_json_is_the_api_response(client, retriever, seed_settings, capsys
     assert printed == served
 
 
-def test_query_text_output_shows_rank_score_and_citation(seed_settings, capsys) -> None:
-    assert main(["query", "Aynak copper mine", "--top-k", "1", *seed_flags(seed_settings)]) == 0
+def test_query_text_output_leads_with_the_answer_and_marks_highlights(seed_settings, retriever, capsys) -> None:
+    question = "What did Beijing ask Mullah Omar in 2000?"
+    assert main(["query", question, "--top-k", "2", *seed_flags(seed_settings)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("1. [") and ".txt:" in out and "Aynak copper mine" in out
+    found = retriever.search(question)
+    answer, top = found.answer, found.hits[0]
+    assert out.startswith(f"Answer: {answer.text}\n")
+    assert f"{answer.passage.source}:{answer.span.start}-{answer.span.end}" in out.splitlines()[1]
+    assert f"1. {top.passage.source}:{top.passage.start}-{top.passage.end}" in out
+    first = top.highlights[0]
+    assert "»" + top.passage.text[first.start - top.passage.start : first.end - top.passage.start].splitlines()[0] in out
+    assert top.also_in, "the seeds hold this passage twice (001 and 004 are scrapes of one article)"
+    assert "also in: " + ", ".join(f"{p.source}:{p.start}-{p.end}" for p in top.also_in) in out
+    assert "[2.0" not in out and "score" not in out  # fused scores are not confidence: left to --json
+
+
+def test_query_asks_a_running_server_with_url(live_server, seed_settings, capsys) -> None:
+    question = "Who is Chen Wenqing?"
+    assert main(["query", question, "--top-k", "2", "--json", *seed_flags(seed_settings)]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main(["query", question, "--top-k", "2", "--json", "--url", live_server]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    local.pop("took_ms"), remote.pop("took_ms")
+    assert remote == local
+    assert main(["query", question, "--url", "http://127.0.0.1:9"]) == 1
+    assert capsys.readouterr().err.startswith("cited: error: no cited server answers at http://127.0.0.1:9")
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from service.settings import Settings
-from tests.conftest import serving
-from tests.test_lane import QUESTIONS, _health, _post, _wait_until, gate, gated  # noqa: F401 - gate is a fixture
+from tests.conftest import gated, serving
+from tests.test_lane import QUESTIONS, _health, _post, _wait_until
 
 
 def _ask_and_hang_up(url: str, question: str) -> str:

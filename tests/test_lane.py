@@ -4,21 +4,19 @@ full queue or a slow answer becomes a deliberate 503 through a real uvicorn serv
 from __future__ import annotations
 
 import asyncio
-import copy
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
 
-from index import Retriever, SearchOptions, SearchResult
+from index import SearchOptions, SearchResult
 from service.lane import InferenceLane, VectorCache
 from service.settings import Settings
 from eval.questions import load_questions
-from tests.conftest import ROOT, SEEDS, serving
+from tests.conftest import ROOT, SEEDS, gated, serving
 
 QUESTIONS = [
     "Who is Chen Wenqing?",
@@ -34,36 +32,6 @@ QUESTIONS = [
     "Where is the Wakhan corridor?",
     "How did the Uyghur militants reach Syria?",
 ]
-
-
-class _GatedEmbedder:
-    """The real embedder, but a forward pass starts only once the gate is open: lets a test hold
-    the lane busy for exactly as long as it needs."""
-
-    def __init__(self, embedder, gate: threading.Event) -> None:
-        self._embedder, self._gate = embedder, gate
-        self.model, self.info = embedder.model, embedder.info
-        self.calls: list[int] = []
-        self.entered = threading.Event()  # a forward pass is waiting at the gate
-
-    def encode(self, texts, **kwargs):
-        self.entered.set()
-        self._gate.wait(30)
-        self.calls.append(len(texts))
-        return self._embedder.encode(texts, **kwargs)
-
-
-@pytest.fixture
-def gate() -> Iterator[threading.Event]:
-    event = threading.Event()
-    yield event
-    event.set()  # never leave a lane thread waiting
-
-
-def gated(retriever: Retriever, gate: threading.Event) -> Retriever:
-    clone = copy.copy(retriever)
-    clone.embedder = _GatedEmbedder(retriever.embedder, gate)
-    return clone
 
 
 def _ranking(result: SearchResult) -> list[tuple[tuple[str, int, int], float]]:

@@ -53,3 +53,13 @@ def test_ranking_settings_are_the_library_fields_and_experiments_stay_off_the_se
     assert Settings(sentence_weight=0.25).ranking_config(mmr_lambda=0.5) == RankingConfig(sentence_weight=0.25, mmr_lambda=0.5)
     with pytest.raises(ValidationError, match="mmr_lambda"):
         Settings(mmr_lambda=0.5)
+
+
+def test_the_environment_of_settings_gives_the_same_settings(monkeypatch) -> None:
+    chosen = Settings(api_key="k3y", cors_origins=["https://a.example", "https://b.example"], chunk_tokens=96, watch=True)
+    for name, value in chosen.environment().items():
+        monkeypatch.setenv(name, value)
+    again = Settings()
+    assert again.model_dump() == chosen.model_dump() and again.api_key.get_secret_value() == "k3y"
+    unset = Settings(api_key=None, cors_origins=[]).environment()
+    assert "CITED_API_KEY" not in unset and unset["CITED_CORS_ORIGINS"] == ""  # an empty variable is ignored: the default
