@@ -185,11 +185,15 @@ def corpus_digest(corpus_dir: Path, recorded: Mapping[str, Any] | None = None, p
     hashed = 0
     for path in corpus_files(corpus_dir, policy):
         source = _source(corpus_dir, path)
-        size, mtime = _stat(path)
-        if source in known and seen_files.get(source) == [size, mtime] and mtime < taken - RACY_NS:
-            files[source] = known[source]
+        try:
+            size, mtime = _stat(path)
+            if source in known and seen_files.get(source) == [size, mtime] and mtime < taken - RACY_NS:
+                files[source] = known[source]
+                continue
+            data = path.read_bytes()
+        except OSError:  # gone or unreadable since it was listed: read_corpus would skip it too, so it is not in the corpus
             continue
-        files[source] = hashlib.sha256(path.read_bytes()).hexdigest()
+        files[source] = hashlib.sha256(data).hexdigest()
         hashed += 1
     return Digest(files, hashed)
 
