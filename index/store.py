@@ -184,9 +184,12 @@ def rollback(index_dir: Path) -> Path:
         current, previous = pointed(index_dir, POINTER), pointed(index_dir, PREVIOUS)
         if not previous or previous == current or not (index_dir / previous).is_dir():
             raise IndexMissing(f"no previous build to roll back to at {index_dir}")
-        if current:
-            _publish(index_dir, PREVIOUS, current)  # killed in between: both name the live build, as in write_index
+        # CURRENT first, unlike write_index: killed in between, the rollback has happened and both
+        # name the build rolled back to (the one rolled away from is lost). PREVIOUS first would
+        # lose the build being rolled back to, with the rollback undone.
         _publish(index_dir, POINTER, previous)
+        if current:
+            _publish(index_dir, PREVIOUS, current)
     return index_dir / previous
 
 

@@ -273,6 +273,22 @@ def test_twenty_kill_points_previous_or_new_index_served_no_debris(chaos: Chaos,
         assert (chaos.config.corpus_dir / c["source"]).read_bytes().decode("utf-8")[c["start"]:c["end"]] == r["text"]
 
 
+def test_a_rollback_killed_between_its_two_pointers_serves_the_build_rolled_back_to(chaos: Chaos) -> None:
+    older = read_index(chaos.config.index_dir)
+    chaos.add_note()
+    newer = build_index(chaos.config, chaos.embedder)
+    proc, log = chaos.start("current-published", command=("index", "--rollback"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL and log.read_text().split()[-1] == "current-published", err
+    assert read_index(chaos.config.index_dir).path == older.path  # CURRENT moved first: the rollback happened
+    with pytest.raises(IndexStale):  # the next start (the corpus has the note the older build lacks)
+        open_index(chaos.config, chaos.embedder, rebuild=False)
+    index_dir = chaos.config.index_dir
+    assert pointed(index_dir, POINTER) == pointed(index_dir, PREVIOUS) == older.path.name
+    assert debris(index_dir) == [] and not newer.path.exists()
+    assert main(["index", "--rollback", *chaos.flags()]) == 1  # nothing left to roll back to, said in one line
+
+
 def concurrent_trial(chaos: Chaos) -> None:
     """Two `cited index --rebuild` started together: the one that takes the lock holds it (waiting
     at "locked" until the other has exited, so they overlap however the machine schedules their
