@@ -71,7 +71,11 @@ def list_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> tuple[li
     root = corpus_dir.resolve()
     files: list[Path] = []
     skipped: list[Skipped] = []
-    for folder, dirs, names in os.walk(corpus_dir):  # followlinks=False: a linked folder is listed, not entered
+
+    def unlistable(exc: OSError) -> None:  # os.walk would otherwise leave the folder out without a word
+        skipped.append(Skipped(_shown(corpus_dir, Path(exc.filename)), f"a folder that cannot be listed ({exc.strerror or exc.__class__.__name__})"))
+
+    for folder, dirs, names in os.walk(corpus_dir, onerror=unlistable):  # followlinks=False: a linked folder is listed, not entered
         dirs.sort()
         for name in sorted(dirs):
             if os.path.islink(os.path.join(folder, name)):

@@ -369,6 +369,24 @@ def test_links_out_and_bad_files_are_skipped_and_never_served(small_corpus: Path
         assert (small_corpus / c["source"]).read_bytes().decode("utf-8")[c["start"]:c["end"]] == r["text"]
 
 
+def test_a_folder_that_cannot_be_listed_is_skipped_by_name(small_corpus: Path, monkeypatch) -> None:
+    from index.ingest import read_corpus
+
+    (small_corpus / "locked").mkdir()
+    (small_corpus / "locked" / "inside.txt").write_text("Hidden\n\nText nobody can list.\n", encoding="utf-8")
+    scandir = os.scandir
+
+    def denied(path):  # as for a folder without read permission (chmod cannot show it when the tests run as root)
+        if Path(path).name == "locked":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    corpus = read_corpus(small_corpus)
+    assert [d.source for d in corpus.documents] == ["harbour.txt", "orchard.txt"]
+    assert [(s.source, s.reason) for s in corpus.skipped] == [("locked", "a folder that cannot be listed (Permission denied)")]
+
+
 def _too_long(path: Path) -> None:
     path.write_text("b" * 300 + "\n")  # was: OSError: File name too long
 
