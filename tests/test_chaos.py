@@ -320,6 +320,34 @@ def concurrent_trial(chaos: Chaos) -> None:
     assert debris(chaos.config.index_dir) == []
 
 
+@pytest.mark.parametrize("left_behind", ["", "dead"], ids=["empty", "a-killed-holder's-pid"])
+def test_a_writer_refused_the_instant_the_lock_is_taken_still_names_the_holder(tmp_path: Path, left_behind: str) -> None:
+    """The race a concurrent trial hit (1 in 12): refused between the holder's flock and its pid write,
+    the message said "pid unknown" (or would name a killed holder)."""
+    import fcntl
+    import threading
+
+    from index.lock import LOCK, IndexBusy, index_lock
+
+    tmp_path.joinpath(LOCK).write_text(f"{_dead_pid()}\n" if left_behind else "")
+    fd = os.open(tmp_path / LOCK, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken; the pid not yet written
+    record = f"{os.getpid()}\n".encode()  # the holder must be a live process: this one, writing its pid 50 ms late
+    writer = threading.Timer(0.05, lambda: (os.pwrite(fd, record, 0), os.ftruncate(fd, len(record))))
+    writer.start()
+    try:
+        with pytest.raises(IndexBusy, match=rf"another build \(pid {os.getpid()}\) is writing"), index_lock(tmp_path):
+            pass
+    finally:
+        writer.join()
+        os.close(fd)
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
 def test_two_builds_at_once_one_builds_the_other_refuses(chaos: Chaos) -> None:
     for _ in range(2):
         concurrent_trial(chaos)
