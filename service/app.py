@@ -32,15 +32,17 @@ log = logging.getLogger(__name__)
 def load_retriever(settings: Settings, progress: bool = False, serving: bool = False) -> Retriever:
     """Model and index, loaded once per process (rebuilding a missing or stale index first).
 
-    ``serving``: if that build fails, the published build is served (and reported stale) rather
-    than no service at all; a one-off command fails instead.
+    Only a server builds (``serving``, with ``auto_rebuild``); if that build fails, the published
+    build is served (and reported stale) rather than no service at all. A one-off command (query,
+    eval) never rebuilds: run with other chunking or model settings, it would silently replace
+    the index a server uses, so it refuses, naming `cited index`.
     """
     config = settings.index_config()
     embedder = Embedder(config.model)
     if serving and settings.auto_rebuild:
         stored = open_serving(config, embedder, progress=progress)
     else:
-        stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
+        stored = open_index(config, embedder, rebuild=False, progress=progress)
     embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
     return Retriever(embedder, stored, settings.ranking_config())
 

@@ -42,7 +42,7 @@ class _IndexSettings(BaseSettings):
     max_file_bytes: int = Field(FilePolicy.max_file_bytes, ge=1, description="Larger corpus files are skipped with a warning (listed in the manifest and /health).")
     follow_links: bool = Field(FilePolicy.follow_links, description="Index files that links inside corpus_dir point to outside it; off, they are skipped with a warning.")
     exact_up_to: int = _index_field("exact_up_to", ge=0)
-    auto_rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
+    auto_rebuild: bool = Field(True, description="cited serve builds a missing or stale index before serving (query and eval never build; a corrupt index is always refused).")
 
 
 SERVED_RANKING = tuple(name for name in RankingConfig.__pydantic_fields__ if name not in EXPERIMENTS)
@@ -118,6 +118,13 @@ class Settings(_RankedSettings):
     def ranking_config(self, **experiments: Any) -> RankingConfig:
         """The served ranking, with any ``experiments`` (names from ``index.EXPERIMENTS``) on top."""
         return RankingConfig(**{name: getattr(self, name) for name in SERVED_RANKING}, **experiments)
+
+
+# Which settings each command reads: its --help lists only those (all stay CITED_* variables).
+INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name != "auto_rebuild")
+ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level")  # query and eval: open the index, rank
+BUILDING_SETTINGS = (*INDEX_SETTINGS, "log_level")
+ALL_SETTINGS = tuple(Settings.model_fields)
 
 
 def table() -> str:
