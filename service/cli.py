@@ -57,9 +57,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("faiss.loader", "sentence_transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from service.logs import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings, load: Loader) -> int:

@@ -59,6 +59,8 @@ class Settings(_RankedSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted, in bytes.")
     log_level: str = Field("info", description="Logging level: debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or as one JSON object each (time, level, logger, message), for a log collector. uvicorn's lines included.")
+    log_questions: bool = Field(False, description="Include the question's text in the one log line per query (off: latency, top_k and top documents only).")
     # The inference lane (service/lane.py); defaults from `cited eval load`, see docs/serving.md.
     max_batch: int = Field(16, ge=1, le=256, description="Most questions encoded in one forward pass.")
     batch_wait_ms: float = Field(0.0, ge=0.0, le=100.0, description="How long a batch that already holds two or more questions waits for more; a lone question never waits.")
@@ -122,8 +124,8 @@ class Settings(_RankedSettings):
 
 # Which settings each command reads: its --help lists only those (all stay CITED_* variables).
 INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name != "auto_rebuild")
-ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level")  # query and eval: open the index, rank
-BUILDING_SETTINGS = (*INDEX_SETTINGS, "log_level")
+ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level", "log_format")  # query and eval: open the index, rank
+BUILDING_SETTINGS = (*INDEX_SETTINGS, "log_level", "log_format")
 ALL_SETTINGS = tuple(Settings.model_fields)
 
 
