@@ -103,7 +103,7 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
         parents=[flags],
         help="score retrieval on the hand-written question set (and gate against a baseline)",
         description="Ask every question of the question set, score the cited passages against the gold "
-        "quotes, print the aggregate table and write report.json and report.md.",
+        "quotes, print the aggregate table and write report.json, report.md and its plots.",
     )
     p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
     p.add_argument("--url", default=None, help="evaluate a running server (e.g. http://127.0.0.1:8000) instead of in-process")
@@ -114,6 +114,8 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     p.add_argument("--allow-questions", type=count, default=None, metavar="N",
                    help="allow each gated metric to drop by as much as N questions can move it (N / answerable questions)")
     p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE", help="write this run's gated aggregates as a baseline")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="leave out the hit@k / recall@k curves and per-kind bars (PNG files next to report.md)")
     p.set_defaults(handler=cmd_eval)
 
     nested = p.add_subparsers(dest="eval_command", required=False, metavar="EVAL_COMMAND")
@@ -237,7 +239,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
         timing=run.timing,
     )
     try:
-        json_path, md_path = report.write(args.out)
+        json_path, md_path = report.write(args.out, plots=args.plots)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {args.out}: {exc}") from None
     print(report.table())
