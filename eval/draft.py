@@ -217,12 +217,13 @@ def draft_questions(
     picked = select_diverse(np.asarray(vectors)[rows], [groups[r] for r in rows], count, seed) if rows else []
     chosen = [(quotes[i][0], quotes[i][1][0]) for i in picked]
     # A corpus with fewer passages than questions asked: more sentences of the same passages, in turn.
+    taken = {texts[passages[row].source][slice(*span)] for row, span in chosen}
     depth = 1
     while len(chosen) < count and any(len(quotes[i][1]) > depth for i in picked):
         for i in picked:
             row, spans = quotes[i]
-            if len(chosen) < count and len(spans) > depth and texts[passages[row].source][slice(*spans[depth])] not in seen:
-                seen.add(texts[passages[row].source][slice(*spans[depth])])
+            if len(chosen) < count and len(spans) > depth and texts[passages[row].source][slice(*spans[depth])] not in taken:
+                taken.add(texts[passages[row].source][slice(*spans[depth])])
                 chosen.append((row, spans[depth]))
         depth += 1
     chosen.sort(key=lambda q: (passages[q[0]].source, q[1]))
