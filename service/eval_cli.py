@@ -190,7 +190,7 @@ def cmd_draft(args: argparse.Namespace, settings: Settings, load: Loader) -> int
         write_draft(args.out, draft.entries)
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc}") from None
-    short = f" (all the corpus has: {draft.candidates} passages hold a sentence to quote)" if draft.quotes < args.count else ""
+    short = f" (fewer than {args.count}: every usable sentence of its {draft.candidates} passages is used)" if draft.quotes < args.count else ""
     print(f"wrote {args.out}: {draft.quotes} gold quotes from {draft.documents} documents{short}, "
           f"and {len(draft.entries) - draft.quotes} unanswerable slots")
     flags = f"--corpus-dir {settings.corpus_dir}"
