@@ -26,13 +26,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, as logging's last resort does: a
+    handler holding the stream it started with writes into a closed one once something (pytest's
+    capture, an embedding tool) has swapped it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201 - what StreamHandler reads
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def configure(level: str, form: str = "text") -> None:
     """The root logger's one handler; uvicorn is started with ``log_config=None`` so its loggers
     (uvicorn.error, uvicorn.access) propagate here and share the format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderr()
     handler.setFormatter(JsonFormatter() if form == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # whatever configured them before: through the root now
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True

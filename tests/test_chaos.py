@@ -469,6 +469,7 @@ def test_a_damaged_previous_stops_a_rollback_with_one_line(small_corpus: Path, t
     (small_corpus / "extra.txt").write_text("Extra\n\nThe ferry runs late on Sundays.\n", encoding="utf-8")
     live = build_index(config, embedder).path
     (config.index_dir / PREVIOUS).write_bytes(b"\xff" * 10)
+    capsys.readouterr()  # the builds' own log lines, if an earlier command left logging on
     assert main(["index", "--rollback", "--corpus-dir", str(small_corpus), "--index-dir", str(config.index_dir)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"cited: error: index at {config.index_dir / PREVIOUS} is corrupt: it is not UTF-8 text (10 bytes), so it names no build. "
