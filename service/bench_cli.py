@@ -106,6 +106,26 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rebuild.json and rebuild.md (default {DEFAULT_OUT}/)")
     r.set_defaults(handler=cmd_rebuild)
 
+    c = nested.add_parser(
+        "cli",
+        help="how long `cited --help`, `--version` and each command's help take as fresh processes; write cli.json and cli.md",
+    )
+    c.add_argument("--rounds", type=positive, default=5, help="fresh processes per command (default 5; the median is reported)")
+    c.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for cli.json and cli.md (default {DEFAULT_OUT}/)")
+    c.set_defaults(handler=cmd_cli)
+
+
+def cmd_cli(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    from eval.cli_bench import markdown, run_cli_bench
+    from eval.tables import write_report
+
+    report = run_cli_bench(args.rounds)
+    text = markdown(report)
+    print(text, end="")
+    json_path, md_path = write_report(args.out, "cli", report, text)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
 
 def cmd_swap(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     import shutil
