@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args, get_origin
 
 from pydantic import ValidationError
@@ -19,7 +20,7 @@ from index.errors import CitedError, UsageError
 from service.arguments import whole_number
 from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
-from service.settings import ALL_SETTINGS, ASKING_SETTINGS, BUILDING_SETTINGS, Settings
+from service.settings import ALL_SETTINGS, ASKING_SETTINGS, BUILDING_SETTINGS, Settings, load_settings
 
 if TYPE_CHECKING:
     from index import Retriever
@@ -32,7 +33,9 @@ def _settings_flags(names: Sequence[str]) -> argparse.ArgumentParser:
     """One flag per setting a command reads, generated from Settings so flags, env vars and the
     README never drift apart; the others stay reachable as CITED_* variables."""
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings (also CITED_<NAME> environment variables)")
+    group = parent.add_argument_group("settings (also CITED_<NAME> environment variables, or NAME = value in cited.toml)")
+    group.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="TOML file of settings (default: cited.toml in this folder, if present; or CITED_CONFIG). Paths in it are relative to it.")
     for name in names:
         field = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
@@ -50,7 +53,7 @@ def _settings_flags(names: Sequence[str]) -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
     try:
-        return Settings(**overrides)
+        return load_settings(overrides, getattr(args, "config", None))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise UsageError(f"invalid settings: {problems}") from None

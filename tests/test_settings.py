@@ -63,3 +63,37 @@ def test_the_environment_of_settings_gives_the_same_settings(monkeypatch) -> Non
     assert again.model_dump() == chosen.model_dump() and again.api_key.get_secret_value() == "k3y"
     unset = Settings(api_key=None, cors_origins=[]).environment()
     assert "CITED_API_KEY" not in unset and unset["CITED_CORS_ORIGINS"] == ""  # an empty variable is ignored: the default
+
+
+def test_a_config_file_sets_settings_below_env_and_flags_with_paths_relative_to_it(tmp_path, monkeypatch) -> None:
+    from service.settings import load_settings
+
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    (folder / "cited.toml").write_text('corpus_dir = "docs"\nindex_dir = "/srv/index"\nchunk_tokens = 96\nport = 9001\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("CITED_PORT", raising=False)
+    chosen = load_settings({}, folder / "cited.toml")
+    assert chosen.corpus_dir == folder / "docs" and str(chosen.index_dir) == "/srv/index"
+    assert chosen.chunk_tokens == 96 and chosen.port == 9001
+    monkeypatch.setenv("CITED_PORT", "9002")
+    assert load_settings({}, folder / "cited.toml").port == 9002  # the environment beats the file
+    assert load_settings({"port": 9003}, folder / "cited.toml").port == 9003  # a flag beats both
+    monkeypatch.chdir(folder)
+    assert load_settings({}).chunk_tokens == 96  # ./cited.toml is read when present
+    assert Settings().chunk_tokens == 128  # plain Settings() never reads a file
+
+
+def test_a_bad_config_file_is_one_line(tmp_path, capsys) -> None:
+    from service.cli import main
+
+    bad = tmp_path / "bad.toml"
+    for text, expected in (("chunk_tokens = [", "is not valid TOML"), ("chunk_tokenz = 96\n", "chunk_tokenz: Extra inputs are not permitted")):
+        bad.write_text(text, encoding="utf-8")
+        assert main(["index", "--config", str(bad)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("cited: error: ") and expected in err and err.count("\n") == 1
+    assert main(["index", "--config", str(tmp_path / "none.toml")]) == 1
+    assert "config file" in capsys.readouterr().err
