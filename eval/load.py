@@ -6,6 +6,7 @@ import asyncio
 import os
 import platform
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from eval.tables import write_report
 from index import Embedder
 
 CEILING_BATCH = 16  # the batched-encode ceiling is measured at this batch size
+PROBE_PAUSE_S = 0.02  # between two /livez probes: about 40 a second, a few per cent of one core on the server
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class Level:
     client_cpu_ms: float  # CPU time of this (client) process per request: on one machine it competes with the server
     server_cpu_ms: float | None  # CPU time of the server process per request
     lane: dict[str, Any] | None  # the server's /health lane counters over this level (differences)
+    livez_p50_ms: float | None = None  # GET /livez from one probe beside the clients: the event loop's own responsiveness
+    livez_p99_ms: float | None = None
+    livez_failed: int = 0
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -77,6 +82,43 @@ async def _drive(url: str, questions: Sequence[str], clients: int, requests: int
         return latencies, outcomes, time.perf_counter() - started
 
 
+class LivezProbe:
+    """One connection asking GET /livez in a loop, in its own thread, while the clients run.
+
+    /livez never waits on the model, so its latency under load is the HTTP server's and event
+    loop's own (plus this process's scheduling: the load generator shares the machine).
+    """
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url, self.timeout = url, timeout
+        self.latencies: list[float] = []
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livez-probe", daemon=True)
+
+    def __enter__(self) -> LivezProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(self.timeout + 5)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=self.timeout) as client:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                try:
+                    ok = client.get("/livez").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    self.latencies.append((time.perf_counter() - started) * 1000)
+                else:
+                    self.failed += 1
+                self._stop.wait(PROBE_PAUSE_S)
+
+
 def _lane(url: str) -> dict[str, Any] | None:
     try:
         return httpx.get(url + "/health", timeout=10).json().get("lane")
@@ -105,7 +147,8 @@ def run_level(
     cpu_seconds: Callable[[], float | None] = lambda: None,
 ) -> Level:
     before, rss_start, server_cpu, client_cpu = _lane(url), rss_mb(), cpu_seconds(), _own_cpu()
-    latencies, outcomes, seconds = asyncio.run(_drive(url, questions, clients, requests, top_k, timeout))
+    with LivezProbe(url) as probe:
+        latencies, outcomes, seconds = asyncio.run(_drive(url, questions, clients, requests, top_k, timeout))
     client_cpu, server_after = _own_cpu() - client_cpu, cpu_seconds()
     ok, refused = outcomes.pop("200", 0), outcomes.pop("503", 0)
     return Level(
@@ -124,6 +167,9 @@ def run_level(
         client_cpu_ms=round(1000 * client_cpu / requests, 2),
         server_cpu_ms=round(1000 * (server_after - server_cpu) / requests, 2) if server_cpu is not None and server_after is not None else None,
         lane=_lane_delta(before, _lane(url)),
+        livez_p50_ms=percentile(probe.latencies, 50),
+        livez_p99_ms=percentile(probe.latencies, 99),
+        livez_failed=probe.failed,
     )
 
 
@@ -205,10 +251,15 @@ def _cell(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def _livez_p99(level: dict[str, Any]) -> str:
+    failed = level.get("livez_failed", 0)
+    return _cell(level.get("livez_p99_ms")) + (f" ({failed} failed)" if failed else "")
+
+
 def markdown(report: dict[str, Any]) -> str:
     encode, ratios = report["bare_encode"], report["ratios"]
     headers = ["clients", "requests", "ok", "503", "other errors", "q/s", "p50 ms", "p95 ms", "p99 ms", "mean batch",
-               "server RSS MB (start → end)", "CPU ms/request: server + client"]
+               "server RSS MB (start → end)", "CPU ms/request: server + client", "/livez p50 ms", "/livez p99 ms"]
     rows = []
     for level in report["levels"]:
         lane = level["lane"] or {}
@@ -216,7 +267,8 @@ def markdown(report: dict[str, Any]) -> str:
         errors = ", ".join(f"{k}: {v}" for k, v in level["errors"].items()) or "0"
         rows.append([level["clients"], level["requests"], level["ok"], level["refused"], errors, level["qps"],
                      level["p50_ms"], level["p95_ms"], level["p99_ms"], lane.get("mean_batch"), rss,
-                     f"{_cell(level['server_cpu_ms'])} + {level['client_cpu_ms']}"])
+                     f"{_cell(level['server_cpu_ms'])} + {level['client_cpu_ms']}",
+                     _cell(level.get("livez_p50_ms")), _livez_p99(level)])
     lines = [markdown_table(headers, [[_cell(c) for c in row] for row in rows], align="r" * len(headers))]
     server = ", ".join(f"{k}={v}" for k, v in report["server"].items())
     return "\n".join([

@@ -22,7 +22,7 @@ from index.lock import index_lock
 from index.manifest import expected_inputs, new_manifest, stale_reasons
 from index.pooling import Embedded, embed_apart, embed_pooled
 from index.reuse import POOLED, known_vectors
-from index.store import StoredIndex, read_index, tidy, write_index
+from index.store import StoredIndex, io_errors, read_index, step, tidy, write_index
 from index.texts import TEXTS, write_texts
 from index.types import Passage
 
@@ -66,15 +66,17 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
     """Build and publish; text the live build already embedded with this model is not encoded again.
 
     Holds the index folder's lock throughout, so two builds never interleave and the leftovers
-    of a killed one are removed by the next.
+    of a killed one are removed by the next. A file-system error is an IndexIOError naming the file.
     """
-    with index_lock(config.index_dir):  # one writer: a second build stops here at once, naming this one
+    with index_lock(config.index_dir), io_errors(config.index_dir, "cannot build the index"):  # one writer: a second build stops here at once, naming this one
+        step("locked")
         return _build(config, embedder, progress)
 
 
 def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredIndex:
     started = time.perf_counter()
     corpus = read_corpus(config.corpus_dir, config.files)
+    step("corpus-read")
     live = _live(config, embedder)
     known = known_vectors(live, config.chunk.sentence_vectors)
     passages, documents = passages_for(corpus, config, embedder, live)
@@ -82,6 +84,7 @@ def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredInd
     sentences, members = sentence_spans(passages)
     embed = embed_pooled if config.chunk.sentence_vectors == POOLED else embed_apart
     embedded = embed(embedder, passages, texts, sentences, members, known, config.batch_size, progress)
+    step("embedded")
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, corpus.files, config.exact_up_to),
         corpus_stat=corpus.stat,
@@ -130,7 +133,8 @@ def stale_because(config: IndexConfig, model: ModelInfo, stored: StoredIndex) ->
     The one staleness test: :func:`open_index` rebuilds on it, and a server reports it as drift.
     Reads only corpus files whose size or mtime changed.
     """
-    digest = corpus_digest(config.corpus_dir, stored.manifest, config.files)
+    with io_errors(config.corpus_dir, "cannot check the corpus"):
+        digest = corpus_digest(config.corpus_dir, stored.manifest, config.files)
     return stale_reasons(stored.manifest, expected_inputs(model, config.chunk, digest.files, config.exact_up_to))
 
 
@@ -170,7 +174,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
     except IndexMissing:
         if not rebuild:
             raise
-        log.warning("building index: none at %s", config.index_dir)
+        log.info("building the index at %s (none there yet)", config.index_dir)
         return build_index(config, embedder, progress)
     if reasons := stale_because(config, embedder.info, stored):
         if not rebuild:

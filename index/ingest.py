@@ -71,7 +71,11 @@ def list_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> tuple[li
     root = corpus_dir.resolve()
     files: list[Path] = []
     skipped: list[Skipped] = []
-    for folder, dirs, names in os.walk(corpus_dir):  # followlinks=False: a linked folder is listed, not entered
+
+    def unlistable(exc: OSError) -> None:  # os.walk would otherwise leave the folder out without a word
+        skipped.append(Skipped(_shown(corpus_dir, Path(exc.filename)), f"a folder that cannot be listed ({exc.strerror or exc.__class__.__name__})"))
+
+    for folder, dirs, names in os.walk(corpus_dir, onerror=unlistable):  # followlinks=False: a linked folder is listed, not entered
         dirs.sort()
         for name in sorted(dirs):
             if os.path.islink(os.path.join(folder, name)):
@@ -185,11 +189,15 @@ def corpus_digest(corpus_dir: Path, recorded: Mapping[str, Any] | None = None, p
     hashed = 0
     for path in corpus_files(corpus_dir, policy):
         source = _source(corpus_dir, path)
-        size, mtime = _stat(path)
-        if source in known and seen_files.get(source) == [size, mtime] and mtime < taken - RACY_NS:
-            files[source] = known[source]
+        try:
+            size, mtime = _stat(path)
+            if source in known and seen_files.get(source) == [size, mtime] and mtime < taken - RACY_NS:
+                files[source] = known[source]
+                continue
+            data = path.read_bytes()
+        except OSError:  # gone or unreadable since it was listed: read_corpus would skip it too, so it is not in the corpus
             continue
-        files[source] = hashlib.sha256(path.read_bytes()).hexdigest()
+        files[source] = hashlib.sha256(data).hexdigest()
         hashed += 1
     return Digest(files, hashed)
 

@@ -15,6 +15,7 @@ behaviour) and a loaded index tokenizes queries from that file, never from defau
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,10 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from index.ties import Key, top
+
+# bm25s sets its own logger to DEBUG on import, so its debug lines pass whatever level the
+# application chose; handing the decision back to the application's configuration.
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 __all__ = ["BM25Index"]
 

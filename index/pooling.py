@@ -57,8 +57,8 @@ def embed_apart(
     progress: bool = False,
 ) -> Embedded:
     """Vectors of every passage (embedded as ``texts``), then of every unique sentence on its own."""
-    vectors, passage_reused = encode_reusing(embedder, texts, known.passages, batch_size, progress)
-    found, sentence_reused = encode_reusing(embedder, [s.text for s in sentences], known.sentences, batch_size, progress)
+    vectors, passage_reused = encode_reusing(embedder, texts, known.passages, batch_size, progress, what="passages")
+    found, sentence_reused = encode_reusing(embedder, [s.text for s in sentences], known.sentences, batch_size, progress, what="sentences")
     return Embedded(
         passages=vectors,
         sentences=found,

@@ -82,7 +82,7 @@ def known_vectors(previous: StoredIndex | None, sentence_vectors: str) -> KnownV
 
 
 def encode_reusing(
-    embedder: Embedder, texts: Sequence[str], known: Mapping[Key, np.ndarray], batch_size: int = 32, progress: bool = False
+    embedder: Embedder, texts: Sequence[str], known: Mapping[Key, np.ndarray], batch_size: int = 32, progress: bool = False, what: str = "texts"
 ) -> tuple[np.ndarray, int]:
     """Vectors of ``texts``: known ones copied, the rest encoded once each; also how many were reused."""
     keys = [text_key(embedder.info.fingerprint, t) for t in texts]
@@ -92,7 +92,7 @@ def encode_reusing(
             first.setdefault(key, text)
     found: dict[Key, np.ndarray] = {}
     if first:
-        encoded = embedder.encode(list(first.values()), batch_size=batch_size, progress=progress)
+        encoded = embedder.encode(list(first.values()), batch_size=batch_size, progress=progress, what=what)
         found = dict(zip(first, encoded, strict=True))
     vectors = np.zeros((len(keys), embedder.info.dimension), dtype=np.float32)
     for i, key in enumerate(keys):

@@ -11,6 +11,11 @@
 
 A build is written into a temporary folder, fsynced, and published by replacing CURRENT, so a
 crash at any point leaves the previous build untouched and served. No pickle anywhere.
+
+A pointer that cannot name a build (not UTF-8, a folder, a name that is no build folder's) makes
+the index corrupt: it is refused with a message naming the file, and no build is deleted on its
+account. Every other file-system error of reading or writing an index is an IndexIOError, one
+line naming the file.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +38,7 @@ import numpy as np
 
 from index.ann import search_as_built, vector_index
 from index.config import EXACT_UP_TO
-from index.errors import IndexCorrupt, IndexMissing
+from index.errors import CitedError, IndexCorrupt, IndexMissing
 from index.types import Passage
 
 POINTER = "CURRENT"
@@ -41,6 +48,53 @@ VECTORS = "faiss.index"
 PASSAGES = "passages.jsonl"
 
 Writer = Callable[[Path], None]
+
+# What write_index names its build folders; a pointer naming anything else is damaged.
+BUILD_NAME = re.compile(r"build-[0-9A-Za-z._-]{1,200}")
+
+# The named points of a build, in order. ``on_step`` is None, and step() does nothing, unless a
+# test sets it inside a build's own process: tests/test_chaos.py kills the process (SIGKILL) at a
+# chosen step to prove a crash there leaves the previous index served and no debris after the
+# next start. A module attribute rather than an environment variable: index/ reads no
+# environment, and a deployed process can never be told to kill itself from outside.
+STEPS = (
+    "locked",              # the index lock is held (index.build)
+    "corpus-read",         # corpus files read and decoded
+    "embedded",            # every vector made; nothing written yet
+    "files-written",       # data files in the temporary folder, manifest not yet
+    "synced",              # manifest written, every file and folder fsynced, still .tmp-*
+    "renamed",             # the temporary folder renamed to build-*; no pointer names it
+    "previous-written",    # PREVIOUS.tmp written and fsynced, not yet renamed
+    "previous-published",  # PREVIOUS names the live build; CURRENT unchanged
+    "current-written",     # CURRENT.tmp written and fsynced, not yet renamed
+    "current-published",   # CURRENT names the new build; old builds not yet removed
+    "tidied",              # builds but CURRENT's and PREVIOUS's removed
+)
+on_step: Callable[[str], None] | None = None
+
+
+def step(name: str) -> None:
+    """Mark the named point (one of STEPS) of a build; a no-op outside tests."""
+    if on_step is not None:
+        on_step(name)
+
+
+class IndexIOError(CitedError, OSError):
+    """An index file or folder cannot be read or written (permissions, disk full, a folder where a
+    file should be). Also an OSError, so code that handles file-system errors still does."""
+
+
+@contextmanager
+def io_errors(fallback: Path, context: str) -> Iterator[None]:
+    """Turn an OSError inside into one IndexIOError line saying ``context`` and naming the file
+    (``fallback`` if the error names none), e.g. ``cannot build the index: <file>: Permission denied``."""
+    try:
+        yield
+    except IndexIOError:
+        raise
+    except OSError as exc:
+        names = " → ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None) or str(fallback)
+        raise IndexIOError(f"{context}: {names}: {exc.strerror or exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -67,47 +121,75 @@ def write_index(
     """
     if len(passages) != vectors.shape[0]:
         raise ValueError(f"{len(passages)} passages but {vectors.shape[0]} vectors")
-    index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = index_dir / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
-        # Inner product on L2-normalised vectors is cosine similarity.
-        searchable, faiss_entry = vector_index(np.ascontiguousarray(vectors, dtype=np.float32), exact_up_to)
-        faiss.write_index(searchable, str(tmp / VECTORS))
-        with open(tmp / PASSAGES, "w", encoding="utf-8") as fh:
-            for row, passage in enumerate(passages):
-                fh.write(json.dumps({"row": row, **asdict(passage)}, ensure_ascii=False) + "\n")
-        for name, writer in (extras or {}).items():
-            (tmp / name).mkdir()
-            writer(tmp / name)
-        full = {
-            **manifest,
-            "faiss": faiss_entry,
-            "files": {rel: _sha256(tmp / rel) for rel in _files(tmp)},
-        }
-        _write_synced(tmp / MANIFEST, json.dumps(full, indent=2, ensure_ascii=False) + "\n")
-        _sync_tree(tmp)  # every data file and the folder on disk before anything names them
-        build = index_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        os.rename(tmp, build)
-        previous = _pointed(index_dir, POINTER)
-        _publish(index_dir, POINTER, build.name)
-        if previous and previous != build.name:
-            _publish(index_dir, PREVIOUS, previous)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    tidy(index_dir)
+    with io_errors(index_dir, "cannot write the index"):
+        index_dir.mkdir(parents=True, exist_ok=True)
+        previous = _replaceable(index_dir)
+        tmp = index_dir / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            # Inner product on L2-normalised vectors is cosine similarity.
+            searchable, faiss_entry = vector_index(np.ascontiguousarray(vectors, dtype=np.float32), exact_up_to)
+            try:
+                faiss.write_index(searchable, str(tmp / VECTORS))
+            except RuntimeError as exc:  # FAISS reports a failed write (disk full, say) this way
+                raise IndexIOError(f"cannot write the index: {tmp / VECTORS}: {' '.join(str(exc).split())}") from exc
+            with open(tmp / PASSAGES, "w", encoding="utf-8") as fh:
+                for row, passage in enumerate(passages):
+                    fh.write(json.dumps({"row": row, **asdict(passage)}, ensure_ascii=False) + "\n")
+            for name, writer in (extras or {}).items():
+                (tmp / name).mkdir()
+                writer(tmp / name)
+            step("files-written")
+            full = {
+                **manifest,
+                "faiss": faiss_entry,
+                "files": {rel: _sha256(tmp / rel) for rel in _files(tmp)},
+            }
+            _write_synced(tmp / MANIFEST, json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+            _sync_tree(tmp)  # every data file and the folder on disk before anything names them
+            step("synced")
+            build = index_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            os.rename(tmp, build)
+            step("renamed")
+            # PREVIOUS before CURRENT: killed in between, both name the live build and the new one is
+            # an orphan the next start removes. The other order would leave the live build named by
+            # neither, so the next start would delete it and a rollback would go two builds back.
+            if previous and previous != build.name:
+                _publish(index_dir, PREVIOUS, previous)
+            _publish(index_dir, POINTER, build.name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        tidy(index_dir)
+        step("tidied")
     return build
+
+
+def _replaceable(index_dir: Path) -> str | None:
+    """The live build a new one will replace (None if there is none, or CURRENT is damaged: a
+    rebuild repairs it); refuses at once, before any work, if CURRENT cannot be replaced."""
+    pointer = index_dir / POINTER
+    if pointer.is_dir():
+        raise IndexIOError(f"cannot write the index: {pointer} is a folder, not the file naming the live build; remove it")
+    try:
+        previous = pointed(index_dir, POINTER)
+    except IndexCorrupt:
+        return None
+    return previous if previous and (index_dir / previous).is_dir() else None
 
 
 def rollback(index_dir: Path) -> Path:
     """Serve the previous build again (it becomes CURRENT, and the current one PREVIOUS)."""
-    current, previous = _pointed(index_dir, POINTER), _pointed(index_dir, PREVIOUS)
-    if not previous or not (index_dir / previous).is_dir():
-        raise IndexMissing(f"no previous build to roll back to at {index_dir}")
-    _publish(index_dir, POINTER, previous)
-    if current:
-        _publish(index_dir, PREVIOUS, current)
+    with io_errors(index_dir, "cannot roll back"):
+        current, previous = pointed(index_dir, POINTER), pointed(index_dir, PREVIOUS)
+        if not previous or previous == current or not (index_dir / previous).is_dir():
+            raise IndexMissing(f"no previous build to roll back to at {index_dir}")
+        # CURRENT first, unlike write_index: killed in between, the rollback has happened and both
+        # name the build rolled back to (the one rolled away from is lost). PREVIOUS first would
+        # lose the build being rolled back to, with the rollback undone.
+        _publish(index_dir, POINTER, previous)
+        if current:
+            _publish(index_dir, PREVIOUS, current)
     return index_dir / previous
 
 
@@ -117,12 +199,17 @@ def read_index(index_dir: Path) -> StoredIndex:
     Raises IndexMissing if nothing was ever published here, IndexCorrupt if anything does
     not match (a damaged file is never served, whatever the cause).
     """
-    pointer = index_dir / POINTER
-    if not pointer.is_file():
+    with io_errors(index_dir, "cannot read the index"):
+        return _read_index(index_dir)
+
+
+def _read_index(index_dir: Path) -> StoredIndex:
+    name = pointed(index_dir, POINTER)
+    if name is None:
         raise IndexMissing(f"no index at {index_dir}")
-    build = index_dir / pointer.read_text(encoding="utf-8").strip()
-    if not build.is_dir() or build.parent != index_dir:
-        raise IndexCorrupt(index_dir, f"{POINTER} names {build.name!r}, which does not exist")
+    build = index_dir / name
+    if not build.is_dir():
+        raise IndexCorrupt(index_dir / POINTER, f"it names {name!r}, which does not exist")
     manifest = _read_manifest(build)
     recorded = manifest.get("files")
     if not isinstance(recorded, dict):
@@ -187,52 +274,81 @@ def _sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _pointed(index_dir: Path, pointer: str) -> str | None:
+def pointed(index_dir: Path, pointer: str = POINTER) -> str | None:
+    """The build folder name a pointer file (CURRENT or PREVIOUS) holds; None if there is no such file.
+
+    Raises IndexCorrupt, naming the file, if it cannot name a build: a folder, bytes that are not
+    UTF-8, or anything but a build folder's name (a path, 300 characters, an empty file).
+    """
+    path = index_dir / pointer
     try:
-        return (index_dir / pointer).read_text(encoding="utf-8").strip() or None
-    except OSError:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise IndexCorrupt(path, "it is a folder, not the file naming a build; remove it") from None
+    try:
+        name = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexCorrupt(path, f"it is not UTF-8 text ({len(data)} bytes), so it names no build") from None
+    if not BUILD_NAME.fullmatch(name):
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        raise IndexCorrupt(path, f"it holds {shown!r} ({len(name)} characters), which is not a build folder's name")
+    return name
 
 
 def _publish(index_dir: Path, pointer: str, name: str) -> None:
     """Point ``pointer`` at build ``name`` atomically and durably (the rename itself is fsynced)."""
     _write_synced(index_dir / f"{pointer}.tmp", name + "\n")
+    step(f"{pointer.lower()}-written")
     os.replace(index_dir / f"{pointer}.tmp", index_dir / pointer)
-    _fsync_dir(index_dir)
+    _fsync(index_dir)
+    step(f"{pointer.lower()}-published")
 
 
 def _sync_tree(folder: Path) -> None:
     for path in sorted(folder.rglob("*"), reverse=True):  # files before the folders holding them
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        else:
-            _fsync_dir(path)
-    _fsync_dir(folder)
+        _fsync(path)
+    _fsync(folder)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """fsync a file or a folder; an error names it (fsync's own does not)."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _write_synced(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # a full disk fails the write or the fsync, whose errors name no file
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def tidy(index_dir: Path) -> None:
     """Every build but the current and the previous one, abandoned temporary folders and pointer
     files; best effort, never fatal. Builds hold the index lock (index.lock) while they call this,
-    so nothing removed here is another writer's work in progress."""
-    keep = {_pointed(index_dir, POINTER), _pointed(index_dir, PREVIOUS)}
+    so nothing removed here is another writer's work in progress.
+
+    A damaged pointer leaves every build in place: which one is live is then unknown, and the
+    operator repairing it may need any of them.
+    """
+    try:
+        keep: set[str | None] | None = {pointed(index_dir, POINTER), pointed(index_dir, PREVIOUS)}
+    except (IndexCorrupt, OSError):
+        keep = None
     for child in index_dir.iterdir():
-        if child.is_dir() and child.name not in keep and child.name.startswith(("build-", ".tmp-")):
-            shutil.rmtree(child, ignore_errors=True)
+        if child.is_dir() and not child.is_symlink():
+            if child.name.startswith(".tmp-") or (keep is not None and child.name.startswith("build-") and child.name not in keep):
+                shutil.rmtree(child, ignore_errors=True)
         elif child.is_file() and child.name in (f"{POINTER}.tmp", f"{PREVIOUS}.tmp"):
             child.unlink(missing_ok=True)

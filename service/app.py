@@ -57,7 +57,12 @@ def get_lane(request: Request) -> InferenceLane:
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 LaneDep = Annotated[InferenceLane, Depends(get_lane)]
 
-_ERRORS = {status: {"model": ErrorBody} for status in (400, 413, 415, 422, 503)}
+# Every error status each route can return (service/errors.py says what each means). 401 only when
+# api_key is set, and never on the probes; 405/408/413/503 come from routing and middleware in front
+# of every route (503 also at max_connections).
+_ERRORS = {status: {"model": ErrorBody, **errors.RESPONSES[status]} for status in (400, 401, 405, 408, 413, 415, 422, 500, 503)}
+_READ_ERRORS = {status: _ERRORS[status] for status in (401, 405, 408, 413, 500, 503)}
+_PROBE_ERRORS = {status: _ERRORS[status] for status in (405, 408, 413, 500, 503)}
 
 
 def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI:
@@ -134,7 +139,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         payload = response(body.question, found, (time.perf_counter() - started) * 1000)
         return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
-    @app.get("/health", response_model=Health)
+    @app.get("/health", response_model=Health, responses=_READ_ERRORS)
     async def health(retriever: RetrieverDep, lane: LaneDep, request: Request) -> Health:
         """Report the index being served, whether it is still the truth, and how the inference lane is doing."""
         manifest = retriever.manifest
@@ -155,20 +160,22 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             lane=lane.stats(),
         )
 
-    @app.get("/livez", response_model=Probe)
+    @app.get("/livez", response_model=Probe, responses=_PROBE_ERRORS)
     async def livez() -> Probe:
         """The process answers: never waits on the model, so it stays fast at any load."""
         return Probe(status="ok")
 
-    @app.get("/readyz", response_model=Probe, responses={503: {"model": ErrorBody}})
+    @app.get("/readyz", response_model=Probe, responses=_PROBE_ERRORS)
     async def readyz(request: Request) -> Probe:
         """An index is loaded and the inference lane is running; no model work is done to say so."""
+        if getattr(request.app.state, "draining", False):  # set by service.http_server on SIGTERM
+            raise NotRunning("not ready: the server is draining connections before it exits", retry_after=1)
         lane: InferenceLane | None = getattr(request.app.state, "lane", None)
         if lane is None or not lane.running:
             raise NotRunning("not ready: the inference lane is not running", retry_after=1)
         return Probe(status="ready", index_build=request.app.state.retriever.stored.path.name)
 
-    @app.get("/documents", response_model=Documents)
+    @app.get("/documents", response_model=Documents, responses=_READ_ERRORS)
     async def documents(retriever: RetrieverDep) -> Documents:
         """List the indexed documents with their passage counts."""
         return Documents(documents=[DocumentInfo(**d) for d in retriever.manifest["documents"]])

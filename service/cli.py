@@ -84,15 +84,14 @@ def cmd_index(args: argparse.Namespace, settings: Settings, load: Loader) -> int
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
-    import uvicorn
-
     from service.app import create_app
+    from service.http_server import serve
 
     # Load (and if needed build) before binding the port, so a corrupt index stops the
     # server with a one-line message instead of a traceback from inside the lifespan.
     retriever = load(settings, progress=True, serving=True)  # a failed build leaves the published one serving
     app = create_app(settings, retriever)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    serve(app, settings)
     return 0
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from index import CitedError, IndexConfig, Retriever
 from index.build import stale_because
-from service.swap import published
+from index.store import pointed
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,15 @@ class Drift:
 
 def drift_of(config: IndexConfig, retriever: Retriever) -> Drift:
     build = retriever.stored.path.name
-    named = published(config.index_dir)
     reasons: list[str] = []
-    if named != build:
-        reasons.append(f"CURRENT names {named}, not the served build" if named else "CURRENT names no build")
+    try:
+        named = pointed(config.index_dir)
+    except (CitedError, OSError) as exc:
+        named = None
+        reasons.append(str(exc))
+    else:
+        if named != build:
+            reasons.append(f"CURRENT names {named}, not the served build" if named else "CURRENT names no build")
     try:
         reasons += stale_because(config, retriever.embedder.info, retriever.stored)
     except (CitedError, OSError) as exc:

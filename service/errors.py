@@ -16,6 +16,32 @@ from service.schemas import MAX_QUESTION_CHARS, ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
 
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "required": False, "schema": {"type": "integer", "minimum": 0}}
+
+# What each error status means, for the OpenAPI `responses` of the routes that can return it
+# (service/app.py picks the statuses per route; the body is always ErrorBody).
+RESPONSES: dict[int, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON."},
+    401: {
+        "description": "Only when api_key is set: the header Authorization: Bearer <key> is missing or wrong.",
+        "headers": {"WWW-Authenticate": {"description": "The scheme to use: Bearer.", "required": True, "schema": {"type": "string"}}},
+    },
+    405: {
+        "description": "The path exists, but not with this method.",
+        "headers": {"Allow": {"description": "The methods the path accepts.", "required": True, "schema": {"type": "string"}}},
+    },
+    408: {"description": "The request body did not arrive in full within body_timeout_s."},
+    413: {"description": "The request body is larger than max_body_bytes; refused before parsing."},
+    415: {"description": "The body was not sent with the header content-type: application/json."},
+    422: {"description": "A field is missing, has the wrong type or is out of range, or is unknown; details lists each."},
+    500: {"description": "Internal error; the server log has the details."},
+    503: {
+        "description": "Busy or not ready: more than max_queue questions wait for the model, one waited longer than "
+        "request_timeout_ms, the inference lane is not running, or max_connections is reached.",
+        "headers": {"Retry-After": _RETRY_AFTER},
+    },
+}
+
 
 def error_response(
     status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
@@ -33,7 +59,7 @@ def describe_error(error: dict[str, Any]) -> str:
         return f"unknown field {field!r} (accepted: question, top_k, token_budget)"
     if kind == "missing":
         return f"{field} is required" if field else "request body is required: a JSON object with a question"
-    if field == "question" and kind == "string_too_short":
+    if field == "question" and kind in {"string_too_short", "string_pattern_mismatch"}:
         return "question must not be empty or only whitespace"
     if field == "question" and kind == "string_too_long":
         return f"question is longer than {MAX_QUESTION_CHARS} characters"
@@ -66,7 +92,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return error_response(exc.status_code, message)
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's words for a body it could not decode (not UTF-8, say): the same fault as invalid JSON.
+            message = "request body is not valid JSON"
+        # Keep the exception's headers: a 405 carries Allow (RFC 9110 requires it), listing the path's methods.
+        headers = dict(exc.headers or {})
+        if "Allow" in headers:
+            headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+        return error_response(exc.status_code, message, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from index import SearchResult
 from index.response import response
@@ -12,11 +12,38 @@ from index.response import response
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 50
 
+# Whitespace, listed code point by code point: Python's str.isspace(), ECMAScript's \s (what a JSON
+# Schema pattern means) and pydantic's Rust regex each disagree on a few characters (U+001C-001F,
+# U+0085, U+FEFF), so the schema spells the set out and the server uses exactly that set.
+WHITESPACE = "\t\n\v\f\r \x1c\x1d\x1e\x1f\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+# One character that is not whitespace. Written with escapes that ECMAScript, Python and Rust all read alike.
+QUESTION_PATTERN = "[^\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
+
+# The rule the schema states is the whole rule: at most 1000 characters as sent, at least one of them
+# not whitespace. Trimming happens after validation and never decides whether a question is accepted.
 Question = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
-    Field(description=f"The question, 1 to {MAX_QUESTION_CHARS} characters after trimming whitespace."),
+    StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=QUESTION_PATTERN),
+    AfterValidator(lambda question: question.strip(WHITESPACE)),
+    Field(
+        description=f"The question: 1 to {MAX_QUESTION_CHARS} characters as sent (surrounding whitespace counts), "
+        "at least one of them not whitespace. Surrounding whitespace is trimmed before searching."
+    ),
 ]
+
+
+def _integral_float_to_int(value: Any) -> Any:
+    """JSON Schema counts 30.0 as an integer, so the API does too; 30.5, "5" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# JSON integers: strict (no strings, no booleans), but 30.0 is 30. The bounds sit inside the inner
+# Annotated: put beside a BeforeValidator, pydantic writes them into the schema as "ge"/"le" (not
+# JSON Schema keywords) inside an anyOf, and the schema loses the limits.
+TopK = Annotated[Annotated[int, Field(ge=1, le=MAX_TOP_K)], BeforeValidator(_integral_float_to_int)]
+TokenBudget = Annotated[Annotated[int, Field(ge=1, le=1_000_000)], BeforeValidator(_integral_float_to_int)]
 
 
 class QueryRequest(BaseModel):
@@ -24,11 +51,9 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     question: Question
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description=f"How many passages to return, 1 to {MAX_TOP_K}.")
-    token_budget: int | None = Field(
+    top_k: TopK = Field(5, description=f"How many passages to return, 1 to {MAX_TOP_K}.")
+    token_budget: TokenBudget | None = Field(
         None,
-        ge=1,
-        le=1_000_000,
         description="If set, return only top passages (in rank order, skipping any that would overflow) "
         "whose cl100k token counts add up to at most this many tokens.",
     )

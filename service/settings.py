@@ -69,11 +69,11 @@ class Settings(_RankedSettings):
     reload_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build (one small file read) and switches to it between requests; 0 turns it off.")
     watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a .txt file is added, changed or removed, build (embedding only new text) and serve the new build.")
     # HTTP hygiene (service/http_server.py): slow, idle and surplus connections cost a file descriptor each.
-    header_timeout_s: float = Field(5.0, gt=0.0, le=300.0, description="A connection must send a complete request head within this, or it is closed (slow-header clients).")
-    body_timeout_s: float = Field(10.0, gt=0.0, le=600.0, description="A request body must arrive in full within this, or the request gets 408.")
-    keep_alive_s: float = Field(5.0, gt=0.0, le=300.0, description="An idle keep-alive connection is closed after this.")
-    max_connections: int = Field(2048, ge=1, le=1_000_000, description="Open connections beyond which a new request gets 503 at once.")
-    drain_s: float = Field(30.0, ge=0.0, le=3600.0, description="On SIGTERM: stop accepting, finish the requests already received for up to this long, then exit.")
+    header_timeout_s: float = Field(5.0, gt=0.0, le=300.0, description="A connection must send a complete request head within this of connecting or of its previous response, or it is closed (slow-header clients).")
+    body_timeout_s: float = Field(10.0, gt=0.0, le=600.0, description="A request body must arrive in full within this of its head, or the request gets 408 and the connection is closed.")
+    keep_alive_s: float = Field(5.0, gt=0.0, le=300.0, description="An idle keep-alive connection is closed after this (or after header_timeout_s, if that is shorter).")
+    max_connections: int = Field(2048, ge=1, le=1_000_000, description="Open connections beyond which a new connection's requests get 503 with Retry-After at once; at start the open-file limit is raised to fit, up to the hard limit.")
+    drain_s: float = Field(30.0, ge=0.0, le=3600.0, description="On SIGTERM: stop accepting, answer the requests already received (with Connection: close) for up to this long, then exit.")
     # Access control (service/access.py).
     api_key: SecretStr | None = Field(None, description="If set, every route but /livez and /readyz needs the header Authorization: Bearer <key>; unset, the API is open (a warning is logged when host is not a loopback address).")
     cors_origins: Annotated[list[str], NoDecode] = Field([], description="Browser origins allowed to call the API (CORS), comma-separated; none by default.")

@@ -8,16 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from index import CitedError, Retriever
-from index.store import POINTER, read_index
+from index.store import pointed, read_index
 
 log = logging.getLogger(__name__)
 
 
 def published(index_dir: Path) -> str | None:
-    """The build folder CURRENT names now, or None while there is none."""
+    """The build folder CURRENT names now, or None while there is none (or it names none: a
+    damaged CURRENT must not end the watcher's thread; /health reports it as drift)."""
     try:
-        return (index_dir / POINTER).read_text(encoding="utf-8").strip() or None
-    except OSError:
+        return pointed(index_dir)
+    except (CitedError, OSError):
         return None
 
 

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from service.errors import error_response
+from service.errors import RESPONSES, error_response
 from service.schemas import ErrorBody
 
 if TYPE_CHECKING:
@@ -146,8 +146,16 @@ def _out_of_range(name: str, value: int, message: str) -> JSONResponse:
 
 router = APIRouter()
 
+# Every error status the route can return, as service.app documents its read routes (401 only with api_key).
+_TEXT_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, **RESPONSES[status]} for status in (401, 405, 408, 413, 422, 500, 503)
+}
+_TEXT_ERRORS[404] = {"model": ErrorBody, "description": "No document with this id in the served build (GET /documents lists them)."}
+_TEXT_ERRORS[422] = {"model": ErrorBody, "description": "start, end or context is not a non-negative integer, end is past the "
+                     "document's end, start is after end, or context is over the limit; details says which."}
 
-@router.get("/documents/{doc_id:path}/text", response_model=DocumentText, responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+@router.get("/documents/{doc_id:path}/text", response_model=DocumentText, responses=_TEXT_ERRORS)
 async def document_text(
     doc_id: str,
     request: Request,

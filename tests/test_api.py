@@ -201,3 +201,140 @@ def test_readiness_fails_with_503_once_the_lane_has_stopped(seed_settings, retri
         reply = local.get("/readyz")
         assert reply.status_code == 503 and reply.headers["retry-after"] == "1" and "not ready" in reply.json()["error"]["message"]
         assert local.get("/livez").status_code == 200
+
+
+# Schema conformance: what the OpenAPI document says is exactly what the server does.
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/query", "POST"),
+        ("PUT", "/query", "POST"),
+        ("POST", "/health", "GET"),
+        ("DELETE", "/documents", "GET"),
+        ("POST", "/livez", "GET"),
+        ("PATCH", "/readyz", "GET"),
+    ],
+)
+def test_a_wrong_method_gets_405_with_the_allowed_methods(client, method, path, allow) -> None:
+    reply = client.request(method, path)
+    assert reply.status_code == 405 and reply.headers["allow"] == allow
+    assert reply.json()["error"] == {"status": 405, "message": "Method Not Allowed", "details": []}
+
+
+@pytest.mark.parametrize("top_k", [30.0, 1.0, 50.0])
+def test_an_integral_float_top_k_is_an_integer_as_json_schema_says(client, top_k) -> None:
+    reply = post(client, {"question": "ETIM fighters", "top_k": top_k, "token_budget": 100_000.0})
+    assert reply.status_code == 200 and len(reply.json()["results"]) == int(top_k)
+
+
+@pytest.mark.parametrize(
+    ("top_k", "message"),
+    [
+        (30.5, "top_k: Input should be a valid integer"),
+        ("5", "top_k: Input should be a valid integer"),
+        ("30.0", "top_k: Input should be a valid integer"),
+        (False, "top_k: Input should be a valid integer"),
+        (51.0, "top_k: Input should be less than or equal to 50"),
+        (0.0, "top_k: Input should be greater than or equal to 1"),
+    ],
+)
+def test_top_k_refuses_what_is_not_an_integer_in_range(client, top_k, message) -> None:
+    reply = post(client, {"question": "ok", "top_k": top_k})
+    assert (reply.status_code, reply.json()["error"]["message"]) == (422, message)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["x" * 1000, " " + "x" * 999, "x" * 999 + "\n", " " * 999 + "x", "?", "\u200b"],  # \u200b is not whitespace
+)
+def test_a_question_of_at_most_1000_characters_as_sent_with_one_not_whitespace_is_accepted(client, question) -> None:
+    reply = post(client, {"question": question, "top_k": 1})
+    assert reply.status_code == 200 and reply.json()["question"] == question.strip()
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        (" " + "x" * 1000, "question is longer than 1000 characters"),  # 1,001 characters as sent, 1,000 trimmed
+        ("x" * 1000 + " ", "question is longer than 1000 characters"),
+        (" " * 1001, "question is longer than 1000 characters"),
+        (" " * 1000, "question must not be empty or only whitespace"),
+        ("\u3000\u00a0\ufeff\u2028", "question must not be empty or only whitespace"),
+        ("\x1c\x1f\x85", "question must not be empty or only whitespace"),
+    ],
+)
+def test_a_question_breaking_the_schema_rule_is_refused(client, question, message) -> None:
+    reply = post(client, {"question": question})
+    assert (reply.status_code, reply.json()["error"]["message"]) == (422, message)
+
+
+def test_the_whitespace_the_server_trims_is_the_whitespace_the_schema_pattern_excludes() -> None:
+    import re
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from service.schemas import QUESTION_PATTERN, WHITESPACE, Question
+
+    adapter = TypeAdapter(Question)
+    # Every code point of the Basic Multilingual Plane (the set holds none beyond it), surrogates aside.
+    for code in (c for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF):
+        char = chr(code)
+        whitespace = char in WHITESPACE
+        assert (re.fullmatch(QUESTION_PATTERN, char) is None) == whitespace, hex(code)
+        assert (char.isspace() or char == "\ufeff") == whitespace, hex(code)  # Python's set plus ECMAScript's BOM
+        try:
+            assert adapter.validate_python(char) == char and not whitespace, hex(code)
+        except ValidationError:
+            assert whitespace, hex(code)
+
+
+def test_a_body_that_is_not_utf8_gets_400_in_the_error_shape(client) -> None:
+    reply = client.post("/query", content=b'{"question": "\xde\xad\xbe\xef"}', headers={"content-type": "application/json"})
+    assert reply.status_code == 400
+    assert reply.json()["error"] == {"status": 400, "message": "request body is not valid JSON", "details": []}
+
+
+def test_openapi_lists_every_error_status_each_operation_can_return(client) -> None:
+    from service.schemas import QUESTION_PATTERN
+
+    document = client.get("/openapi.json").json()
+    statuses = {
+        (method.upper(), path): sorted(int(s) for s in operation["responses"])
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert statuses == {
+        ("POST", "/query"): [200, 400, 401, 405, 408, 413, 415, 422, 500, 503],
+        ("GET", "/health"): [200, 401, 405, 408, 413, 500, 503],
+        ("GET", "/documents"): [200, 401, 405, 408, 413, 500, 503],
+        ("GET", "/livez"): [200, 405, 408, 413, 500, 503],
+        ("GET", "/readyz"): [200, 405, 408, 413, 500, 503],
+    }
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for status, reply in operation["responses"].items():
+                if status != "200":
+                    assert reply["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+            assert operation["responses"]["405"]["headers"]["Allow"]["required"] is True
+    question = document["components"]["schemas"]["QueryRequest"]["properties"]["question"]
+    assert (question["minLength"], question["maxLength"], question["pattern"]) == (1, 1000, QUESTION_PATTERN)
+
+
+def test_with_an_api_key_every_route_but_the_probes_answers_401_as_documented(seed_settings, retriever) -> None:
+    from fastapi.testclient import TestClient
+    from pydantic import SecretStr
+
+    from service.app import create_app
+
+    keyed = seed_settings.model_copy(update={"api_key": SecretStr("s3cret")})
+    with TestClient(create_app(keyed, retriever)) as local:
+        document = local.get("/openapi.json", headers={"authorization": "Bearer s3cret"}).json()
+        for method, path in [("POST", "/query"), ("GET", "/health"), ("GET", "/documents")]:
+            reply = local.request(method, path, json={"question": "ok"} if method == "POST" else None)
+            assert reply.status_code == 401 and reply.json()["error"]["status"] == 401
+            documented = document["paths"][path][method.lower()]["responses"]["401"]
+            assert documented["headers"]["WWW-Authenticate"]["required"] and reply.headers["www-authenticate"].startswith("Bearer")
+        for path in ("/livez", "/readyz"):
+            assert local.get(path).status_code == 200 and "401" not in document["paths"][path]["get"]["responses"]

@@ -87,3 +87,9 @@ def test_cited_query_still_fails_on_a_failed_build(settings: Settings, served: R
     _unbuildable(small_corpus)
     assert main(["query", "apple", "--corpus-dir", str(small_corpus), "--index-dir", str(settings.index_dir)]) == 1
     assert capsys.readouterr().err.startswith("cited: error: corpus folder")
+
+
+def test_a_damaged_current_is_drift_named_by_its_file(settings: Settings, served: Retriever) -> None:
+    (settings.index_dir / POINTER).write_bytes(b"\xff\xfe garbage")
+    drift = drift_of(settings.index_config(), served)
+    assert drift.published is None and "CURRENT" in drift.reasons[0] and "corrupt" in drift.reasons[0]

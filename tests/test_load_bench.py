@@ -18,6 +18,7 @@ def test_a_level_counts_every_request_and_reads_the_lane(live_server: str) -> No
     assert level.ok == 7 and level.refused == 0 and level.errors == {}
     assert 0 < level.p50_ms <= level.p95_ms <= level.p99_ms and level.qps > 0
     assert level.lane["questions"] == 7 and level.lane["batches"] >= 1 and level.lane["rejected"] == 0
+    assert level.livez_failed == 0 and (level.livez_p50_ms is None or level.livez_p50_ms <= level.livez_p99_ms)
 
 
 def test_bare_encode_reports_the_single_and_batched_speed(embedder) -> None:
@@ -36,6 +37,7 @@ def test_the_command_writes_json_and_markdown_against_a_running_server(live_serv
     header, *levels = table_rows(markdown)
     assert header[:5] == ["clients", "requests", "ok", "503", "other errors"]
     assert [row[:5] for row in levels] == [["1", "4", "4", "0", "0"], ["2", "4", "4", "0", "0"]]
+    assert header[-2:] == ["/livez p50 ms", "/livez p99 ms"]
     assert markdown in capsys.readouterr().out
 
 
