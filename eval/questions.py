@@ -45,7 +45,14 @@ class Question:
 
 def load_questions(path: Path, corpus_dir: Path) -> tuple[Question, ...]:
     """The questions in file order; a gold quote must occur verbatim in its file, or a retyped
-    quote would silently become unfindable and turn a good answer into a miss."""
+    quote would silently become unfindable and turn a good answer into a miss.
+
+    Every line is checked before anything is refused, and the error lists each problem on a line of
+    its own (``path:line: question 'id': what is wrong``), so one run shows everything to fix.
+    Questions not written yet (an empty ``question``, as ``cited eval draft`` leaves them) are
+    named together on one line. A set whose gold files are all missing from ``corpus_dir`` was
+    written for another corpus, and says so in one line instead.
+    """
     path = Path(path)
     corpus_dir = Path(corpus_dir)
     if not path.is_file():
@@ -53,30 +60,97 @@ def load_questions(path: Path, corpus_dir: Path) -> tuple[Question, ...]:
     if not corpus_dir.is_dir():
         raise QuestionSetError(f"corpus folder {corpus_dir} not found (the gold quotes are checked against it)")
     questions: list[Question] = []
+    problems: list[str] = []
+    unwritten: list[tuple[int, str]] = []  # line and id of each question still to be written
+    missing: dict[str, list[str]] = {}  # gold file not in the corpus → where it is named
     seen: dict[str, int] = {}
-    texts: dict[str, str] = {}
+    texts: dict[str, str | None] = {}  # None: not in the corpus
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             where = f"{path}:{number}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise QuestionSetError(f"{where}: not valid UTF-8 ({exc.reason})") from None
+                problems.append(f"{where}: not valid UTF-8 ({exc.reason})")
+                continue
             if not line.strip():
                 continue
-            question = _parse(line, where)
+            try:
+                question, written = _parse(line, where)
+            except QuestionSetError as exc:
+                problems.append(str(exc))
+                continue
             if question.id in seen:
-                raise QuestionSetError(f"{where}: duplicate id {question.id!r} (first on line {seen[question.id]})")
+                problems.append(f"{where}: duplicate id {question.id!r} (first on line {seen[question.id]})")
+                continue
             seen[question.id] = number
+            if not written:
+                unwritten.append((number, question.id))
+            ok = True
             for gold in question.gold:
-                _check_quote(question.id, gold, corpus_dir, texts)
-            questions.append(question)
+                problem = _check_quote(gold, corpus_dir, texts)
+                if problem == _MISSING:
+                    missing.setdefault(gold.source, []).append(f"{where}: question {question.id!r}")
+                    problem = f"gold file {gold.source!r} not found in {corpus_dir}"
+                if problem:
+                    problems.append(f"{where}: question {question.id!r}: {problem}")
+                    ok = False
+            if ok:
+                questions.append(question)
+    named = {g.source for q in questions for g in q.gold} | set(missing)
+    if missing and set(missing) == named:
+        raise QuestionSetError(_wrong_corpus(path, corpus_dir, missing))
+    if unwritten:
+        problems.append(_unwritten(path, unwritten))
+    if len(problems) == 1:
+        raise QuestionSetError(problems[0])
+    if problems:
+        shown = problems[:_MAX_SHOWN] + ([f"… and {len(problems) - _MAX_SHOWN} more"] if len(problems) > _MAX_SHOWN else [])
+        raise QuestionSetError("\n".join([f"{path}: {len(problems)} problems", *shown]))
     if not questions:
         raise QuestionSetError(f"question file {path} holds no questions")
     return tuple(questions)
 
 
-def _parse(line: str, where: str) -> Question:
+_MAX_SHOWN = 50  # problems listed in one error; a file broken on every line says so in the count
+_MISSING = "missing"
+
+
+def _wrong_corpus(path: Path, corpus_dir: Path, missing: dict[str, list[str]]) -> str:
+    first = next(iter(missing))  # in the order the file names them
+    qid = missing[first][0].rpartition(": question ")[2]
+    count = f"the {len(missing)} gold files it names" if len(missing) > 1 else "the gold file it names"
+    return (
+        f"{path} was written for another corpus: none of {count} (e.g. {first!r}, named by question {qid}) "
+        f"is in {corpus_dir}. The default question set belongs to seeds/; for {corpus_dir}, draft a set with "
+        f"`cited eval draft --corpus-dir {corpus_dir}`, write its questions, then pass it with --questions"
+    )
+
+
+def _unwritten(path: Path, unwritten: list[tuple[int, str]]) -> str:
+    """One line for every question not written yet: a fresh draft has dozens, all alike."""
+    n = len(unwritten)
+    lines = _ranges([number for number, _ in unwritten])
+    ids = f" ({', '.join(repr(qid) for _, qid in unwritten)})" if n <= 5 else ""
+    return (
+        f"{path}: {n} question{'s' if n > 1 else ''} not written yet (empty 'question') on line{'s' if n > 1 else ''} "
+        f"{lines}{ids}: write the question each gold quote answers, see docs/writing-questions.md"
+    )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 5]`` → ``"1-3, 5"``."""
+    spans: list[list[int]] = []
+    for n in sorted(numbers):
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def _parse(line: str, where: str) -> tuple[Question, bool]:
+    """The question on one line, and whether its text is written (a draft's is empty)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -93,8 +167,8 @@ def _parse(line: str, where: str) -> Question:
     if kind not in KINDS:
         raise QuestionSetError(f"{where}: unknown kind {kind!r} (accepted: {', '.join(KINDS)})")
     text = record.get("question")
-    if not isinstance(text, str) or not text.strip():
-        raise QuestionSetError(f"{where}: 'question' must be a non-empty string")
+    if not isinstance(text, str):
+        raise QuestionSetError(f"{where}: 'question' must be a string")
     note = record.get("note", "")
     if not isinstance(note, str):
         raise QuestionSetError(f"{where}: 'note' must be a string")
@@ -108,7 +182,7 @@ def _parse(line: str, where: str) -> Question:
         raise QuestionSetError(f"{where}: a {kind} question needs at least one gold quote")
     if len(set(gold)) != len(gold):
         raise QuestionSetError(f"{where}: the same gold quote is listed twice")
-    return Question(id=qid, kind=kind, question=text, gold=gold, note=note)
+    return Question(id=qid, kind=kind, question=text, gold=gold, note=note), bool(text.strip())
 
 
 def _parse_gold(item: object, where: str) -> Gold:
@@ -123,15 +197,24 @@ def _parse_gold(item: object, where: str) -> Gold:
     return Gold(source=source, quote=quote)
 
 
-def _check_quote(qid: str, gold: Gold, corpus_dir: Path, texts: dict[str, str]) -> None:
+def _check_quote(gold: Gold, corpus_dir: Path, texts: dict[str, str | None]) -> str | None:
+    """What is wrong with one gold quote (``_MISSING`` when its file is not in the corpus), or None."""
     if gold.source not in texts:
         file = corpus_dir / gold.source
         inside = file.resolve().is_relative_to(corpus_dir.resolve())
         if not inside or not file.is_file():
-            raise QuestionSetError(f"question {qid!r}: gold file {gold.source!r} not found in {corpus_dir}")
-        try:
-            texts[gold.source] = file.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise QuestionSetError(f"question {qid!r}: gold file {gold.source!r} is not valid UTF-8 ({exc.reason})") from None
-    if gold.quote not in texts[gold.source]:
-        raise QuestionSetError(f"question {qid!r}: quote not found verbatim in {gold.source}: {gold.quote!r}")
+            texts[gold.source] = None
+        else:
+            try:
+                texts[gold.source] = file.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"gold file {gold.source!r} is not valid UTF-8 ({exc.reason})"
+    text = texts[gold.source]
+    if text is None:
+        return _MISSING
+    if gold.quote not in text:
+        return (
+            f"quote not found verbatim in {gold.source}: {gold.quote!r} (copy it from the file as it is: "
+            "same quote marks, dashes, spacing and line breaks)"
+        )
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,13 +58,22 @@ class Report:
         except TypeError as exc:
             raise ReportError(f"{path} is not a report written by `cited eval` ({exc})") from None
 
-    def write(self, out: Path) -> tuple[Path, Path]:
-        """``out/report.json`` and ``out/report.md``; the folder is created if needed."""
+    def write(self, out: Path, plots: bool = True) -> tuple[Path, Path]:
+        """``out/report.json`` and ``out/report.md``; the folder is created if needed.
+
+        With ``plots`` the figures of :mod:`eval.plots` are written beside them and report.md embeds
+        them by relative path, so the folder can be moved or published as it is.
+        """
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         json_path, md_path = out / "report.json", out / "report.md"
         json_path.write_text(self.to_json(), encoding="utf-8")
-        md_path.write_text(self.to_markdown(), encoding="utf-8")
+        figures: list[tuple[str, str]] = []
+        if plots:
+            from eval.plots import PLOTS, write_plots  # draws with matplotlib: imported only here
+
+            figures = [(PLOTS[p.name], p.name) for p in write_plots(self.records, self.aggregates, self.top_k, out)]
+        md_path.write_text(self.to_markdown(figures), encoding="utf-8")
         return json_path, md_path
 
     # ---- derived facts -----------------------------------------------------------------
@@ -122,7 +131,8 @@ class Report:
         rows = [[f"**{name}**" if name == "overall" else name, row["n"], *(f"{row[m]:.4f}" for m in METRICS)] for name, row in self._rows()]
         return table(["", "n", *METRICS], rows)
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, figures: Sequence[tuple[str, str]] = ()) -> str:
+        """The report as Markdown; ``figures`` are ``(alt text, path relative to report.md)`` to embed."""
         settings = ", ".join(f"{k}={v}" for k, v in self.settings.items() if k not in {"host", "port", "log_level", "max_body_bytes"})
         lines = [
             "# Retrieval evaluation",
@@ -144,6 +154,10 @@ class Report:
             "",
             self._aggregates_table(),
         ]
+        if figures:
+            lines += ["", "## Curves by kind", "",
+                      f"hit@k and recall@k for k = 1 … {self.top_k} (the table's values at k = 1, 3, 5, 10), then the table as bars.", ""]
+            lines += [f"![{alt}]({path})\n" for alt, path in figures]
         lines += _highlights_markdown(self.aggregates.get("highlights"))
         scores = self.aggregates["scores"]
         lines += [

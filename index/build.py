@@ -178,7 +178,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
         return build_index(config, embedder, progress)
     if reasons := stale_because(config, embedder.info, stored):
         if not rebuild:
-            raise IndexStale(f"index at {config.index_dir} is stale: {'; '.join(reasons)}")
+            raise IndexStale(f"index at {config.index_dir} is stale ({'; '.join(reasons)}): rebuild it with `cited index` and the same settings")
         log.warning("rebuilding index: %s", "; ".join(reasons))
         return build_index(config, embedder, progress)
     return stored

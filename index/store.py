@@ -206,7 +206,7 @@ def read_index(index_dir: Path) -> StoredIndex:
 def _read_index(index_dir: Path) -> StoredIndex:
     name = pointed(index_dir, POINTER)
     if name is None:
-        raise IndexMissing(f"no index at {index_dir}")
+        raise IndexMissing(f"no index at {index_dir}: build it with `cited index`")
     build = index_dir / name
     if not build.is_dir():
         raise IndexCorrupt(index_dir / POINTER, f"it names {name!r}, which does not exist")

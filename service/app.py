@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 
@@ -23,25 +23,29 @@ from service.drift import DriftMonitor
 from service.swap import IndexWatcher
 from service.headers import SecurityHeaders
 from service.limits import BodySizeLimit
+from service.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, Probe, QueryRequest, QueryResponse, SkippedFile
 from service.settings import Settings
 from service import web
 
 log = logging.getLogger(__name__)
+queries_log = logging.getLogger("cited.queries")  # one line per question: its own logger, to route or silence
 
 
 def load_retriever(settings: Settings, progress: bool = False, serving: bool = False) -> Retriever:
     """Model and index, loaded once per process (rebuilding a missing or stale index first).
 
-    ``serving``: if that build fails, the published build is served (and reported stale) rather
-    than no service at all; a one-off command fails instead.
+    Only a server builds (``serving``, with ``auto_rebuild``); if that build fails, the published
+    build is served (and reported stale) rather than no service at all. A one-off command (query,
+    eval) never rebuilds: run with other chunking or model settings, it would silently replace
+    the index a server uses, so it refuses, naming `cited index`.
     """
     config = settings.index_config()
     embedder = Embedder(config.model)
     if serving and settings.auto_rebuild:
         stored = open_serving(config, embedder, progress=progress)
     else:
-        stored = open_index(config, embedder, rebuild=settings.auto_rebuild, progress=progress)
+        stored = open_index(config, embedder, rebuild=False, progress=progress)
     embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
     return Retriever(embedder, stored, settings.ranking_config())
 
@@ -65,6 +69,12 @@ _READ_ERRORS = {status: _ERRORS[status] for status in (401, 405, 408, 413, 500, 
 _PROBE_ERRORS = {status: _ERRORS[status] for status in (405, 408, 413, 500, 503)}
 
 
+def stale_reasons(app: FastAPI) -> list[str]:
+    """Why the served build is stale, as of the drift monitor's last check ([] if fresh or unchecked)."""
+    drift: DriftMonitor | None = getattr(app.state, "drift", None)
+    return drift.reasons_for(app.state.retriever.stored.path.name) if drift is not None else []
+
+
 def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI:
     """``retriever`` lets tests and embedders share one loaded index; otherwise the lifespan loads it."""
 
@@ -78,6 +88,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
             max_queue=settings.max_queue,
             cache_size=settings.cache_size,
             torch_threads=settings.torch_threads,
+            on_batch=metrics.observe_batch,
         ).start()
         log.info("serving %d passages from %s", len(app.state.retriever.passages), app.state.retriever.stored.path)
 
@@ -117,6 +128,13 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     web.install_page(app)
     if settings.api_docs:
         web.install_docs(app)
+
+    def live_state() -> dict[str, Any]:
+        served: Retriever = app.state.retriever
+        return {"passages": len(served.passages), "documents": len(served.manifest["documents"]),
+                "stale": int(bool(stale_reasons(app))), "lane": app.state.lane.stats()}
+
+    metrics = Metrics(live_state)
     # Outermost last: headers on every response, CORS answers preflights before the key is asked for.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:
@@ -124,6 +142,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     if settings.cors_origins:
         app.add_middleware(Cors, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"], max_age=600)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outside the key: refused requests count too
     app.add_middleware(SecurityHeaders)
     warn_if_open(settings.host, settings.api_key is not None)
     timeout = settings.request_timeout_ms / 1000
@@ -136,15 +155,21 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         started = time.perf_counter()
         options = SearchOptions(top_k=body.top_k, token_budget=body.token_budget)
         found = await unless_disconnected(request, lane.search(body.question, options, timeout))
-        payload = response(body.question, found, (time.perf_counter() - started) * 1000)
+        took_ms = (time.perf_counter() - started) * 1000
+        payload = response(body.question, found, took_ms)
+        queries_log.info(
+            "query %.1f ms, top_k %d, %d results, top %s%s", took_ms, body.top_k, len(found.hits),
+            ", ".join(h.passage.doc_id for h in found.hits[:3]) or "-",
+            f", question {body.question!r}" if settings.log_questions else "",
+        )
         return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
     @app.get("/health", response_model=Health, responses=_READ_ERRORS)
     async def health(retriever: RetrieverDep, lane: LaneDep, request: Request) -> Health:
         """Report the index being served, whether it is still the truth, and how the inference lane is doing."""
         manifest = retriever.manifest
+        stale = stale_reasons(request.app)
         drift: DriftMonitor | None = request.app.state.drift
-        stale = drift.reasons_for(retriever.stored.path.name) if drift is not None else []
         latest = drift.latest if drift is not None else None
         return Health(
             status="stale" if stale else "ok",
@@ -174,6 +199,11 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         if lane is None or not lane.running:
             raise NotRunning("not ready: the inference lane is not running", retry_after=1)
         return Probe(status="ready", index_build=request.app.state.retriever.stored.path.name)
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}, **_READ_ERRORS})
+    async def prometheus_metrics() -> Response:
+        """Request counts and latencies by route and status, query stage times, batch sizes, queue depth, index size."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     @app.get("/documents", response_model=Documents, responses=_READ_ERRORS)
     async def documents(retriever: RetrieverDep) -> Documents:

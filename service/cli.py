@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -19,7 +19,7 @@ from index.errors import CitedError, UsageError
 from service.arguments import whole_number
 from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
-from service.settings import Settings
+from service.settings import ALL_SETTINGS, ASKING_SETTINGS, BUILDING_SETTINGS, Settings
 
 if TYPE_CHECKING:
     from index import Retriever
@@ -28,15 +28,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("cited")
 
 
-def _settings_flags() -> argparse.ArgumentParser:
-    """One flag per Settings field, generated so flags, env vars and the README never drift apart."""
+def _settings_flags(names: Sequence[str]) -> argparse.ArgumentParser:
+    """One flag per setting a command reads, generated from Settings so flags, env vars and the
+    README never drift apart; the others stay reachable as CITED_* variables."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (also CITED_<NAME> environment variables)")
-    for name, field in Settings.model_fields.items():
+    for name in names:
+        field = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
-        help_text = f"{field.description} Default: {field.default}."
+        help_text = f"{field.description} Default: {'unset' if field.default in (None, []) else field.default}."
         if field.annotation is bool:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        elif get_origin(field.annotation) is Literal:
+            choices = get_args(field.annotation)
+            group.add_argument(flag, dest=name, default=argparse.SUPPRESS, choices=choices, metavar="{" + ",".join(choices) + "}", help=help_text)
         else:
             group.add_argument(flag, dest=name, default=argparse.SUPPRESS, metavar=name.upper(), help=help_text)
     return parent
@@ -52,9 +57,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("faiss.loader", "sentence_transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from service.logs import configure
+
+    configure(settings.log_level, settings.log_format)
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
@@ -148,20 +153,19 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    settings_flags = _settings_flags()
     parser = argparse.ArgumentParser(prog="cited", description="Retrieval with character-exact citations.")
     parser.add_argument("--version", action="version", version=f"cited {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("index", parents=[settings_flags], help="build the index, or rebuild it if stale")
+    p = sub.add_parser("index", parents=[_settings_flags(BUILDING_SETTINGS)], help="build the index, or rebuild it if stale")
     p.add_argument("--rebuild", dest="force", action="store_true", help="rebuild even if the index is fresh (also repairs a corrupt one)")
     p.add_argument("--rollback", action="store_true", help="publish the previous build again instead of building")
     p.set_defaults(handler=cmd_index)
 
-    p = sub.add_parser("serve", parents=[settings_flags], help="serve the HTTP API (building the index first if needed)")
+    p = sub.add_parser("serve", parents=[_settings_flags(ALL_SETTINGS)], help="serve the HTTP API (building the index first if needed)")
     p.set_defaults(handler=cmd_serve)
 
-    p = sub.add_parser("query", parents=[settings_flags], help="ask one question in-process, as the API would answer it")
+    p = sub.add_parser("query", parents=[_settings_flags((*ASKING_SETTINGS, "api_key"))], help="ask one question in-process (or a server with --url), as the API would answer it")
     p.add_argument("question")
     p.add_argument("--top-k", type=whole_number, default=5, help="passages to return (1-50, default 5)")
     p.add_argument("--token-budget", type=whole_number, default=None, help="cl100k tokens the passages may add up to")
@@ -169,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="ask the cited server at this base URL (e.g. http://127.0.0.1:8000) instead of loading the index here")
     p.set_defaults(handler=cmd_query)
 
-    add_eval_commands(sub, settings_flags)
-    add_bench_commands(sub, settings_flags)
+    add_eval_commands(sub, _settings_flags(ASKING_SETTINGS))
+    add_bench_commands(sub, _settings_flags(ALL_SETTINGS))  # the benchmarks start servers and builds
     return parser
 
 

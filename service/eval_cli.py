@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 
 Loader = Callable[..., "Retriever"]  # (settings, progress=False, serving=False) -> the loaded retriever
 
-__all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_eval"]
+__all__ = ["add_eval_commands", "cmd_ablation", "cmd_compare", "cmd_draft", "cmd_eval"]
 
 log = logging.getLogger("cited.eval")
 
 DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
 DEFAULT_OUT = Path("reports")
 DEFAULT_CRANFIELD = Path("eval/cranfield")
+DEFAULT_DRAFT = Path("questions-draft.jsonl")
 
 
 def _top_k(text: str) -> int:
@@ -90,7 +91,7 @@ def _report_settings(args: argparse.Namespace, settings: Settings) -> dict[str, 
 
 
 def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
-    from eval.defaults import DEFAULT_K, DEFAULT_MMR_LAMBDA, DEFAULT_TOP_K
+    from eval.defaults import DEFAULT_K, DEFAULT_MMR_LAMBDA, DEFAULT_TOP_K, DRAFT_COUNT
 
     flags = argparse.ArgumentParser(add_help=False, parents=[settings_flags])
     flags.add_argument(
@@ -103,7 +104,7 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
         parents=[flags],
         help="score retrieval on the hand-written question set (and gate against a baseline)",
         description="Ask every question of the question set, score the cited passages against the gold "
-        "quotes, print the aggregate table and write report.json and report.md.",
+        "quotes, print the aggregate table and write report.json, report.md and its plots.",
     )
     p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
     p.add_argument("--url", default=None, help="evaluate a running server (e.g. http://127.0.0.1:8000) instead of in-process")
@@ -114,6 +115,8 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     p.add_argument("--allow-questions", type=count, default=None, metavar="N",
                    help="allow each gated metric to drop by as much as N questions can move it (N / answerable questions)")
     p.add_argument("--save-baseline", type=Path, default=None, metavar="FILE", help="write this run's gated aggregates as a baseline")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="leave out the hit@k / recall@k curves and per-kind bars (PNG files next to report.md)")
     p.set_defaults(handler=cmd_eval)
 
     nested = p.add_subparsers(dest="eval_command", required=False, metavar="EVAL_COMMAND")
@@ -136,6 +139,22 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     t.add_argument("--rounds", type=int, default=3, help="times each question is asked per configuration (default 3)")
     t.set_defaults(handler=cmd_bench)
 
+    d = nested.add_parser(
+        "draft",
+        parents=[settings_flags],
+        help="write a question-set skeleton for the corpus: diverse passages, a gold quote each, questions left to write",
+        description="Pick passages spread over the corpus's documents and topics (k-means over the index's passage "
+        "vectors), take a whole sentence of each as the gold quote, and write a question file whose questions are "
+        "empty, for a person to write. `cited eval` names the entries still to write. Builds the index if needed.",
+    )
+    d.add_argument("--out", type=Path, default=DEFAULT_DRAFT, metavar="FILE", help=f"the skeleton to write (default {DEFAULT_DRAFT})")
+    d.add_argument("--count", type=positive, default=DRAFT_COUNT, metavar="N",
+                   help=f"passages to quote, so questions to write (default {DRAFT_COUNT})")
+    d.add_argument("--unanswerable", type=count, default=None, metavar="N",
+                   help="empty unanswerable slots added at the end (default one per eight gold quotes, at least one)")
+    d.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    d.set_defaults(handler=cmd_draft)
+
     a = nested.add_parser(
         "ablation",
         parents=[flags],
@@ -155,6 +174,31 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
                    "keeps the ranking's own mmr_lambda (--set mmr_lambda=…)")
     a.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for ablation.json and ablation.md (default {DEFAULT_OUT}/)")
     a.set_defaults(handler=cmd_ablation)
+
+
+def cmd_draft(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
+    from eval.draft import draft_from_retriever, write_draft
+
+    if args.out.exists() and not args.force:
+        raise UsageError(f"{args.out} exists; it may hold questions someone wrote: pass --out NEW_FILE, or --force to overwrite it")
+    if not Path(settings.corpus_dir).is_dir():
+        raise UsageError(f"corpus folder {settings.corpus_dir} not found")
+    draft = draft_from_retriever(load(settings, progress=True), settings.corpus_dir, args.count, args.unanswerable)
+    if not draft.quotes:
+        raise UsageError(f"no passage of {settings.corpus_dir} holds a whole sentence of 8 to 45 words to quote; nothing to draft")
+    try:
+        write_draft(args.out, draft.entries)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc}") from None
+    short = f" (fewer than {args.count}: every usable sentence of its {draft.candidates} passages is used)" if draft.quotes < args.count else ""
+    print(f"wrote {args.out}: {draft.quotes} gold quotes from {draft.documents} documents{short}, "
+          f"and {len(draft.entries) - draft.quotes} unanswerable slots")
+    flags = f"--corpus-dir {settings.corpus_dir}"
+    if settings.index_dir != Settings.model_fields["index_dir"].default:
+        flags += f" --index-dir {settings.index_dir}"
+    print("next: write each empty \"question\" (and delete its TODO note; docs/writing-questions.md says how), then run")
+    print(f"  cited eval {flags} --questions {args.out}")
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
@@ -237,7 +281,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
         timing=run.timing,
     )
     try:
-        json_path, md_path = report.write(args.out)
+        json_path, md_path = report.write(args.out, plots=args.plots)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {args.out}: {exc}") from None
     print(report.table())

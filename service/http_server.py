@@ -391,6 +391,7 @@ def build_server(app: FastAPI, settings: Settings, **config: Any) -> HardenedSer
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        "log_config": None,  # uvicorn's loggers propagate to the root handler (service.logs): one format
         "http": functools.partial(HardenedHttpToolsProtocol, limits=Limits.from_settings(settings), counters=counters),
         "ws": "none",  # no websocket routes: an upgrade would leave this protocol's timeouts and limit behind
         "timeout_keep_alive": settings.keep_alive_s,

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,8 +137,11 @@ class InferenceLane:
         max_queue: int = 256,
         cache_size: int = 1024,
         torch_threads: int = 0,
+        on_batch: Callable[[int, float, float], None] | None = None,
     ) -> None:
+        """``on_batch(size, encode_seconds, search_seconds)`` is called on the lane's thread after each batch (metrics)."""
         self.retriever = retriever
+        self.on_batch = on_batch
         self.max_batch = max_batch
         self.batch_wait = batch_wait_ms / 1000
         self.max_queue = max_queue
@@ -286,6 +289,7 @@ class InferenceLane:
             if key not in vectors and (cached := self.cache.get(key)) is not None:
                 vectors[key] = cached
         missing = list(dict.fromkeys(k for k in keys if k not in vectors))
+        started = time.perf_counter()
         if missing:
             first: dict[tuple[str, str], str] = {}
             for key, question in zip(keys, questions, strict=True):
@@ -296,4 +300,8 @@ class InferenceLane:
                 vectors[key] = vector
                 self.cache.put(key, vector)
         queries = np.stack([vectors[k] for k in keys])
-        return retriever.search_encoded(questions, queries, options)
+        encoded_at = time.perf_counter()
+        results = retriever.search_encoded(questions, queries, options)
+        if self.on_batch is not None:
+            self.on_batch(len(questions), encoded_at - started, time.perf_counter() - encoded_at)
+        return results

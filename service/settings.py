@@ -42,7 +42,7 @@ class _IndexSettings(BaseSettings):
     max_file_bytes: int = Field(FilePolicy.max_file_bytes, ge=1, description="Larger corpus files are skipped with a warning (listed in the manifest and /health).")
     follow_links: bool = Field(FilePolicy.follow_links, description="Index files that links inside corpus_dir point to outside it; off, they are skipped with a warning.")
     exact_up_to: int = _index_field("exact_up_to", ge=0)
-    auto_rebuild: bool = Field(True, description="Rebuild a missing or stale index on start (a corrupt one is always refused).")
+    auto_rebuild: bool = Field(True, description="cited serve builds a missing or stale index before serving (query and eval never build; a corrupt index is always refused).")
 
 
 SERVED_RANKING = tuple(name for name in RankingConfig.__pydantic_fields__ if name not in EXPERIMENTS)
@@ -59,6 +59,8 @@ class Settings(_RankedSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     max_body_bytes: int = Field(16_384, ge=256, description="Largest request body accepted, in bytes.")
     log_level: str = Field("info", description="Logging level: debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or as one JSON object each (time, level, logger, message), for a log collector. uvicorn's lines included.")
+    log_questions: bool = Field(False, description="Include the question's text in the one log line per query (off: latency, top_k and top documents only).")
     # The inference lane (service/lane.py); defaults from `cited eval load`, see docs/serving.md.
     max_batch: int = Field(16, ge=1, le=256, description="Most questions encoded in one forward pass.")
     batch_wait_ms: float = Field(0.0, ge=0.0, le=100.0, description="How long a batch that already holds two or more questions waits for more; a lone question never waits.")
@@ -118,6 +120,13 @@ class Settings(_RankedSettings):
     def ranking_config(self, **experiments: Any) -> RankingConfig:
         """The served ranking, with any ``experiments`` (names from ``index.EXPERIMENTS``) on top."""
         return RankingConfig(**{name: getattr(self, name) for name in SERVED_RANKING}, **experiments)
+
+
+# Which settings each command reads: its --help lists only those (all stay CITED_* variables).
+INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name != "auto_rebuild")
+ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level", "log_format")  # query and eval: open the index, rank
+BUILDING_SETTINGS = (*INDEX_SETTINGS, "log_level", "log_format")
+ALL_SETTINGS = tuple(Settings.model_fields)
 
 
 def table() -> str:

@@ -265,7 +265,7 @@ def test_twenty_kill_points_previous_or_new_index_served_no_debris(chaos: Chaos,
         print(f"{len(rows)}/20 kill points: previous or new index served whole, no debris after the next start "
               f"({chaos.outcomes.count('previous')} previous, {chaos.outcomes.count('new')} new)")
     assert len(rows) == 20
-    assert main(["query", question, "--json", "--no-auto-rebuild", *chaos.flags()]) == 0
+    assert main(["query", question, "--json", *chaos.flags()]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert any(question in r["text"] for r in answer["results"])
     for r in answer["results"]:
@@ -387,7 +387,7 @@ def test_links_out_and_bad_files_are_skipped_and_never_served(small_corpus: Path
     }
     assert sorted(d["source"] for d in manifest["documents"]) == ["harbour.txt", "orchard.txt"]
 
-    assert main(["query", "What is the vault code?", "--top-k", "50", "--json", "--no-auto-rebuild", *flags]) == 0
+    assert main(["query", "What is the vault code?", "--top-k", "50", "--json", *flags]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     served_sources = {r["citation"]["source"] for r in results} | {a["source"] for r in results for a in r["also_in"]}
     assert served_sources <= {"harbour.txt", "orchard.txt"}  # 0 files from outside the folder, 0 bad files
@@ -444,7 +444,7 @@ def test_a_damaged_current_is_one_line_naming_it_and_no_build_is_deleted(small_c
         assert len(errors) == 1 and "Traceback" not in err and err.strip().splitlines()[-1] == errors[0], err
         return errors[0]
 
-    for argv in (["query", "apples", "--no-auto-rebuild", *flags], ["query", "apples", *flags], ["index", *flags]):
+    for argv in (["query", "apples", *flags], ["query", "apples", *flags], ["index", *flags]):
         line = one_line(argv)  # refused even when rebuilding is allowed: a damaged index is never silently replaced
         assert line.startswith(f"cited: error: index at {pointer} is corrupt: ")
     assert live.is_dir()  # the next start's tidy no longer deletes the build a damaged CURRENT hid

@@ -78,3 +78,23 @@ def test_index_builds_and_reports_counts(small_corpus, tmp_path, capsys) -> None
 def test_console_script_usage_errors_exit_2_without_traceback() -> None:
     done = subprocess.run([sys.executable, "-m", "service.cli", "query"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "required: question" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_query_with_other_chunking_refuses_instead_of_rebuilding_the_servers_index(seed_settings, capsys) -> None:
+    current = (seed_settings.index_dir / "CURRENT").read_text()
+    assert main(["query", "Aynak copper mine", "--chunk-tokens", "64", *seed_flags(seed_settings)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cited: error: index at") and "chunk_tokens 128 → 64" in err and "`cited index`" in err and "\n" not in err
+    assert (seed_settings.index_dir / "CURRENT").read_text() == current  # the index a server uses is untouched
+
+
+def test_each_command_lists_only_the_settings_it_reads(capsys) -> None:
+    def flags(*argv: str) -> str:
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        return capsys.readouterr().out
+
+    index, query, serve = flags("index"), flags("query", "x"), flags("serve")
+    assert "--chunk-tokens" in index and "--port" not in index and "--retrieval" not in index
+    assert "--retrieval {dense,bm25,hybrid}" in query and "--port" not in query and "--auto-rebuild" not in query
+    assert "--port" in serve and "--max-connections" in serve and "--sentence-vectors {encoded,pooled}" in serve

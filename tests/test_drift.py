@@ -83,10 +83,11 @@ def test_a_failed_build_at_start_leaves_the_published_build_serving_and_reported
     assert health["status"] == "stale" and any("removed: harbour.txt" in r for r in health["stale_reasons"])
 
 
-def test_cited_query_still_fails_on_a_failed_build(settings: Settings, served: Retriever, small_corpus: Path, capsys) -> None:
+def test_cited_query_never_builds_and_names_cited_index(settings: Settings, served: Retriever, small_corpus: Path, capsys) -> None:
     _unbuildable(small_corpus)
     assert main(["query", "apple", "--corpus-dir", str(small_corpus), "--index-dir", str(settings.index_dir)]) == 1
-    assert capsys.readouterr().err.startswith("cited: error: corpus folder")
+    err = capsys.readouterr().err
+    assert err.startswith("cited: error: index at ") and "is stale (corpus files" in err and "`cited index`" in err
 
 
 def test_a_damaged_current_is_drift_named_by_its_file(settings: Settings, served: Retriever) -> None:

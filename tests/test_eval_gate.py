@@ -131,7 +131,7 @@ def test_cited_eval_end_to_end(tmp_path: Path, seed_settings, retriever, capsys:
     subset = tmp_path / "subset.jsonl"
     subset.write_text("\n".join(lines[:4] + lines[-1:]) + "\n", encoding="utf-8")
     common = ["eval", "--questions", str(subset), "--corpus-dir", str(SEEDS), "--index-dir", str(seed_settings.index_dir),
-              "--no-auto-rebuild", "--log-level", "warning"]
+              "--log-level", "warning"]
 
     # 1. a real load of the session index (no rebuild allowed): reports and a baseline are written
     out = tmp_path / "out"

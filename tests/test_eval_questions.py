@@ -120,3 +120,42 @@ def test_other_breakage_names_the_question(tmp_path: Path, corpus: Path, record:
 def test_missing_question_file(tmp_path: Path, corpus: Path) -> None:
     with pytest.raises(QuestionSetError, match="not found"):
         load_questions(tmp_path / "nope.jsonl", corpus)
+
+
+def test_every_problem_is_listed_one_per_line(tmp_path: Path, corpus: Path) -> None:
+    message = error(
+        tmp_path, corpus,
+        q("x1"),
+        q("x2", quote="opened in 1933"),  # line 2: not in the file
+        '{"id": "x3", ',  # line 3: malformed
+        q("x4", kind="trivia"),  # line 4
+        q("x1"),  # line 5: duplicate
+    )
+    lines = message.splitlines()
+    assert lines[0].endswith("questions.jsonl: 4 problems")
+    assert [line.split(":")[1] for line in lines[1:]] == ["2", "3", "4", "5"]
+    assert "'x2'" in lines[1] and "copy it from the file" in lines[1]
+    assert "duplicate id 'x1'" in lines[4]
+
+
+def test_questions_not_written_yet_are_named_together(tmp_path: Path, corpus: Path) -> None:
+    draft = [q(f"d{n}") | {"question": "", "note": "TODO: write it"} for n in range(1, 4)]
+    message = error(tmp_path, corpus, *draft, q("x1"), q("d5") | {"question": " "}, q("d6", kind=UNANSWERABLE) | {"question": ""})
+    assert "\n" not in message  # the only problem: one line
+    assert "5 questions not written yet" in message and "lines 1-3, 5-6 ('d1', 'd2', 'd3', 'd5', 'd6')" in message
+    many = [q(f"d{n}") | {"question": ""} for n in range(1, 31)]
+    message = error(tmp_path, corpus, *many)
+    assert "30 questions not written yet" in message and "lines 1-30:" in message and "'d7'" not in message  # ids only when few
+    message = error(tmp_path, corpus, q("x1"), q("d1") | {"question": ""})
+    assert "1 question not written yet" in message and "line 2 ('d1')" in message
+    assert "must be a string" in error(tmp_path, corpus, q("d1") | {"question": None})
+
+
+def test_a_set_for_another_corpus_is_one_line(tmp_path: Path, corpus: Path) -> None:
+    message = error(tmp_path, corpus, q("x1", source="000_f2f8642a0eb764e7.txt"), q("x2", source="001_a06d89833bfb4a24.txt"))
+    assert "\n" not in message and "written for another corpus" in message
+    assert "2 gold files" in message and "'000_f2f8642a0eb764e7.txt'" in message and "'x1'" in message
+    assert "seeds/" in message and f"cited eval draft --corpus-dir {corpus}" in message
+    # some gold files present: a typo in one name is that entry's problem, not the corpus's
+    message = error(tmp_path, corpus, q("x1"), q("x2", source="b.txt"))
+    assert "another corpus" not in message and "'x2'" in message and "b.txt" in message
