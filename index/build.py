@@ -23,6 +23,7 @@ from index.manifest import expected_inputs, new_manifest, stale_reasons
 from index.pooling import Embedded, embed_apart, embed_pooled
 from index.reuse import POOLED, known_vectors
 from index.store import StoredIndex, io_errors, read_index, step, tidy, write_index
+from index.texts import TEXTS, write_texts
 from index.types import Passage
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredInd
         build_seconds=round(time.perf_counter() - started, 3),
     )
     extras = _components(passages, texts, sentences, members, embedded, config.exact_up_to)
+    extras[TEXTS] = write_texts(corpus.documents)  # what citations slice, served without re-reading the corpus
     write_index(config.index_dir, manifest, passages, embedded.passages, extras, exact_up_to=config.exact_up_to)
     log.info(
         "built index: %d documents, %d passages (%d reused, %d embedded) in %.1fs",

@@ -1,4 +1,4 @@
-"""The parts of a build beside the dense vectors: lexical index, duplicate pairs, sentence table.
+"""The parts of a build beside the dense vectors: lexical index, duplicate pairs, sentence table, document texts.
 
 Each is written into its own sub-folder of the build (hashed by the manifest like every file)
 and read back once when a Retriever is made.
@@ -19,6 +19,7 @@ from index.config import EXACT_UP_TO
 from index.dedup import DuplicatePair
 from index.highlight import SentenceTable
 from index.lexical import BM25Index
+from index.texts import DocumentTexts, read_texts
 
 SENTENCE_INDEX = "search.faiss"  # only past exact_up_to sentences
 SENTENCE_INDEX_ENTRY = "search.json"
@@ -32,6 +33,7 @@ class Components:
     lexical: BM25Index
     duplicates: dict[int, list[tuple[int, float]]]  # passage row → [(other row, containment)], best first
     sentences: SentenceTable
+    texts: DocumentTexts | None = None  # None: a build from before texts were stored
 
 
 def write_duplicates(pairs: list[DuplicatePair]):
@@ -82,7 +84,7 @@ def read_components(build: Path) -> Components:
             duplicates.setdefault(pair["b"], []).append((pair["a"], pair["containment"]))
     for partners in duplicates.values():
         partners.sort(key=lambda p: (-p[1], p[0]))
-    return Components(BM25Index.load(build / LEXICAL), duplicates, read_sentences(build))
+    return Components(BM25Index.load(build / LEXICAL), duplicates, read_sentences(build), read_texts(build))
 
 
 def read_sentences(build: Path) -> SentenceTable:

@@ -16,8 +16,9 @@ from index.chunk import ChunkSpec
 from index.embed import ModelInfo
 from index.tokens import COUNT_ENCODING
 
-FORMAT_VERSION = 4  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
-# 4: sentence vectors encoded or pooled from their passage, which passage (sentences/origins.npy)
+FORMAT_VERSION = 5  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
+# 4: sentence vectors encoded or pooled from their passage, which passage (sentences/origins.npy);
+# 5: every document's text (texts/), served by GET /documents/{doc_id}/text
 
 
 def package_version() -> str:

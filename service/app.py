@@ -16,7 +16,7 @@ from index.build import open_serving
 from index.response import response
 from service import errors
 from service.lane import InferenceLane, NotRunning
-from service.access import BearerKey, Cors, warn_if_open
+from service.access import OPEN_PATHS, BearerKey, Cors, warn_if_open
 from service.corpus_watch import CorpusWatcher
 from service.disconnect import unless_disconnected
 from service.drift import DriftMonitor
@@ -26,6 +26,7 @@ from service.limits import BodySizeLimit
 from service.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from service.schemas import DocumentInfo, Documents, ErrorBody, Health, Probe, QueryRequest, QueryResponse, SkippedFile
 from service.settings import Settings
+from service import web
 
 log = logging.getLogger(__name__)
 queries_log = logging.getLogger("cited.queries")  # one line per question: its own logger, to route or silence
@@ -120,9 +121,13 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         version="0.1.0",
         lifespan=lifespan,
         redirect_slashes=False,  # a trailing-slash redirect would echo the request's Host header
-        **({} if settings.api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}),
+        docs_url=None, redoc_url=None,  # service.web serves both with local assets
+        **({} if settings.api_docs else {"openapi_url": None}),
     )
     errors.install(app)
+    web.install_page(app)
+    if settings.api_docs:
+        web.install_docs(app)
 
     def live_state() -> dict[str, Any]:
         served: Retriever = app.state.retriever
@@ -133,7 +138,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     # Outermost last: headers on every response, CORS answers preflights before the key is asked for.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.api_key is not None:
-        app.add_middleware(BearerKey, key=settings.api_key.get_secret_value())
+        app.add_middleware(BearerKey, key=settings.api_key.get_secret_value(), open_paths=OPEN_PATHS | web.open_paths())
     if settings.cors_origins:
         app.add_middleware(Cors, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type"], max_age=600)
@@ -205,4 +210,5 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         """List the indexed documents with their passage counts."""
         return Documents(documents=[DocumentInfo(**d) for d in retriever.manifest["documents"]])
 
+    app.include_router(web.router)  # GET /documents/{doc_id}/text
     return app
