@@ -9,42 +9,28 @@ the folder is searchable seconds later; the IndexWatcher then swaps the server t
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from index import CitedError, Embedder, IndexConfig, open_index
 from index.ingest import Stat, corpus_stats
+from service.polling import Poller
 from service.swap import published
 
 log = logging.getLogger(__name__)
 
 
-class CorpusWatcher:
+class CorpusWatcher(Poller):
+    name = "cited-corpus-watcher"
+    close_timeout = 60.0  # a build in progress finishes first; it publishes atomically or not at all
+
     def __init__(self, config: IndexConfig, interval: float, on_publish: Callable[[], object]) -> None:
         """``on_publish`` runs after each build that published something (to swap at once)."""
+        super().__init__(interval)
         self.config = config
-        self.interval = interval
         self.on_publish = on_publish
         self.builds = 0
         self._embedder: Embedder | None = None
         self._seen = self._stats()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cited-corpus-watcher", daemon=True)
-
-    def start(self) -> CorpusWatcher:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(60)  # a build in progress finishes first; it publishes atomically or not at all
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except Exception:  # a bug here must not silently end watching, nor the server
-                log.exception("corpus watcher failed; still watching")
 
     def check(self) -> bool:
         """Rebuild if a corpus file was added, changed or removed since the last look; True if it published."""

@@ -11,7 +11,6 @@ its latest result.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from index import CitedError, IndexConfig, Retriever
 from index.build import stale_because
 from index.store import pointed
+from service.polling import Poller
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +49,20 @@ def drift_of(config: IndexConfig, retriever: Retriever) -> Drift:
     return Drift(build, named, tuple(reasons), time.time())
 
 
-class DriftMonitor:
+class DriftMonitor(Poller):
     """Re-checks every ``interval`` seconds the build that ``served`` returns at that moment."""
 
+    name = "cited-drift"
+
     def __init__(self, config: IndexConfig, served: Callable[[], Retriever], interval: float) -> None:
+        super().__init__(interval)
         self.config = config
         self.served = served
-        self.interval = interval
         self.latest: Drift | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cited-drift", daemon=True)
 
     def start(self) -> DriftMonitor:
         self.check()  # before the first request: /health never reports a state nobody checked
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        return super().start()
 
     def check(self) -> Drift:
         drift = drift_of(self.config, self.served())
@@ -80,10 +75,3 @@ class DriftMonitor:
         """The latest reasons, if they were checked against ``build`` (a swap since makes them moot)."""
         latest = self.latest
         return list(latest.reasons) if latest is not None and latest.build == build else []
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except Exception:  # a bug here must not end the checking, nor the server
-                log.exception("drift check failed; still checking")

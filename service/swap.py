@@ -9,6 +9,7 @@ from pathlib import Path
 
 from index import CitedError, Retriever
 from index.store import pointed, read_index
+from service.polling import Poller
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def published(index_dir: Path) -> str | None:
         return None
 
 
-class IndexWatcher:
+class IndexWatcher(Poller):
     """Polls CURRENT; when it names another build, loads it beside the live one and hands it to
     ``swap``. Requests already running keep the retriever they started with, so they finish on
     the old index; the old one is freed when the last of them lets go.
@@ -31,28 +32,16 @@ class IndexWatcher:
     live index keeps serving: a bad publish never takes the service down.
     """
 
+    name = "cited-index-watcher"
+
     def __init__(self, current: Retriever, index_dir: Path, swap: Callable[[Retriever], None], interval: float) -> None:
+        super().__init__(interval)
         self.current = current
         self.index_dir = index_dir
         self.swap = swap
-        self.interval = interval
         self.swaps = 0
-        self._stop = threading.Event()
         self._refused: str | None = None  # a build already found unreadable: not retried every poll
         self._lock = threading.Lock()  # the poll and the corpus watcher may both ask at once
-        self._thread = threading.Thread(target=self._run, name="cited-index-watcher", daemon=True)
-
-    def start(self) -> IndexWatcher:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.check()
 
     def check(self) -> bool:
         """Swap if CURRENT names a new readable build; True when it did."""
