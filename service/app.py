@@ -69,7 +69,7 @@ _READ_ERRORS = {status: _ERRORS[status] for status in (401, 405, 408, 413, 500, 
 _PROBE_ERRORS = {status: _ERRORS[status] for status in (405, 408, 413, 500, 503)}
 
 
-def stale_reasons(app: FastAPI) -> list[str]:
+def drift_reasons(app: FastAPI) -> list[str]:
     """Why the served build is stale, as of the drift monitor's last check ([] if fresh or unchecked)."""
     drift: DriftMonitor | None = getattr(app.state, "drift", None)
     return drift.reasons_for(app.state.retriever.stored.path.name) if drift is not None else []
@@ -132,7 +132,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     def live_state() -> dict[str, Any]:
         served: Retriever = app.state.retriever
         return {"passages": len(served.passages), "documents": len(served.manifest["documents"]),
-                "stale": int(bool(stale_reasons(app))), "lane": app.state.lane.stats()}
+                "stale": int(bool(drift_reasons(app))), "lane": app.state.lane.stats()}
 
     metrics = Metrics(live_state)
     # Outermost last: headers on every response, CORS answers preflights before the key is asked for.
@@ -168,7 +168,7 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
     async def health(retriever: RetrieverDep, lane: LaneDep, request: Request) -> Health:
         """Report the index being served, whether it is still the truth, and how the inference lane is doing."""
         manifest = retriever.manifest
-        stale = stale_reasons(request.app)
+        stale = drift_reasons(request.app)
         drift: DriftMonitor | None = request.app.state.drift
         latest = drift.latest if drift is not None else None
         return Health(
