@@ -64,7 +64,8 @@ class Digest:
 def list_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> tuple[list[Path], list[Skipped]]:
     """Every document file under the folder (``.txt``, ``.md``, ``.html``, ``.pdf``, any letter case:
     :data:`index.formats.SUFFIXES`) that the policy lets be read, in a stable order, and the files it
-    does not read, each with the reason (another format included: nothing is left out without a word).
+    does not read, each with the reason (another format included, unless the file or a folder above
+    it is hidden: ``.git``, ``.DS_Store``).
 
     Links are resolved: a file whose real path lies outside the folder is not read unless
     ``follow_links`` says so, and links to folders are never walked (no loops, no escape).
@@ -88,7 +89,9 @@ def list_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> tuple[li
             path = Path(folder) / name
             source = _shown(corpus_dir, path)
             if format_of(name) is None:
-                skipped.append(Skipped(source, f"not a supported format ({supported()})"))
+                # reported, so no file is left out without a word; hidden files and folders (.git, .DS_Store) are not documents
+                if not any(part.startswith(".") for part in Path(source).parts):
+                    skipped.append(Skipped(source, f"not a supported format ({supported()})"))
             elif reason := _refusal(path, root, policy):
                 skipped.append(Skipped(source, reason))
             else:

@@ -17,7 +17,7 @@ from index.embed import ModelInfo
 from index.formats import extractor_versions
 from index.tokens import COUNT_ENCODING
 
-FORMAT_VERSION = 5  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
+FORMAT_VERSION = 6  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
 # 4: sentence vectors encoded or pooled from their passage, which passage (sentences/origins.npy);
 # 5: every document's text (texts/), served by GET /documents/{doc_id}/text;
 # 6: Markdown, HTML and PDF documents: each document's format, which text its offsets index (the

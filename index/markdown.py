@@ -7,10 +7,11 @@ block token's ``map`` gives its line range, which becomes offsets into the origi
 - Headings (ATX ``#`` and setext) become the ``heading`` of the blocks under them; a level-1
   heading before any other content is the title. Headings are not passage text.
 - Paragraphs (also inside lists and block quotes, list and quote markers included), tables and
-  code blocks are kept. Fenced code keeps its content lines, not the fence lines: questions about a
-  README or a guide are often answered by a command.
+  code blocks are kept, fenced code with its fences: questions about a README or a guide are often
+  answered by a command, best kept in one passage with the sentence that introduces it.
 - YAML front matter (``---`` … ``---`` at the top: metadata, not prose) and raw HTML blocks
-  (comments, embeds) are dropped and reported as removals.
+  (comments, embeds) are dropped and reported as removals. Like a heading, a removal ends the
+  segment, so no passage runs across dropped text.
 - The furniture rules of ``rules.py`` are for scraped pages and do not run here: Markdown is written
   by hand.
 """
@@ -86,6 +87,7 @@ def markdown_layout(text: str, fallback_title: str) -> Cleaned:
             start, end = span(first, last)
             if start < end:
                 removed.append(Removal(start, end, "markdown-" + token.type.replace("_", "-")))
+                segment += 1 if blocks else 0
         elif token.type == "heading_open":
             inline = tokens[i + 1]
             start, end = span(first, first + 1)
@@ -97,10 +99,6 @@ def markdown_layout(text: str, fallback_title: str) -> Cleaned:
                 heading = content or None
                 segment += 1 if blocks else 0
         elif token.type in ("paragraph_open", "table_open", "code_block", "fence"):
-            if token.type == "fence":  # the content lines: not the opening fence, nor the closing one if there is one
-                first += 1
-                if last - 1 >= first and text[slice(*lines[last - 1])].strip().startswith(token.markup):
-                    last -= 1
             start, end = span(first, last)
             if start < end:
                 blocks.append(Block(start, end, segment, heading))
