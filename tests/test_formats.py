@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from index import CorpusError, Retriever, build_index
-from index.build import passages_for
+from index.build import passages_for, stale_because
 from index.formats import doc_ids, extract_pdf, extractor_versions
 from index.ingest import read_corpus
 from index.manifest import stale_reasons
@@ -204,6 +204,21 @@ def test_every_format_is_read_and_every_bad_file_is_skipped_with_its_reason(form
     assert skipped["photo.png"].startswith("not a supported format (.txt, .md")
     assert {"empty.txt", "broken.pdf", "menu.html"} <= set(manifest["corpus"]["files"])  # hashed: fixing one makes the index stale
     assert _skipped_summary(manifest["skipped"]) == "5 files skipped (2 empty; listed in the manifest and GET /health), "
+
+
+def test_a_fresh_build_of_every_format_is_not_stale(settings: Settings, embedder, formats_retriever: Retriever) -> None:
+    """Files skipped for their content (empty, unparseable) are hashed by the build and by the check alike."""
+    assert stale_because(settings.index_config(), embedder.info, formats_retriever.stored) == []
+
+
+def test_query_output_marks_offsets_into_extracted_text(settings: Settings, formats_retriever: Retriever, capsys) -> None:
+    from service.cli import main
+
+    flags = ["--corpus-dir", str(settings.corpus_dir), "--index-dir", str(settings.index_dir)]
+    assert main(["query", "When is the second turbine planned?", "--top-k", "1", *flags]) == 0
+    cited = [line.strip() for line in capsys.readouterr().out.splitlines() if "report.pdf:" in line]
+    assert cited and all("(extracted text, page " in line for line in cited)
+    assert any("(extracted text, page 3)" in line for line in cited)  # the answer sentence, on the last page
 
 
 @pytest.mark.parametrize("source", sorted(QUESTIONS))
