@@ -50,8 +50,8 @@ def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder, previo
         documents.append(found[1])
     if not passages:
         raise CorpusError(
-            f"corpus folder {config.corpus_dir}: its {len(corpus.documents)} readable document(s) hold no article text "
-            "(every line was furniture or blank): nothing to index"
+            f"corpus folder {config.corpus_dir}: no readable article text in its {len(corpus.documents)} document(s) "
+            "(every line is blank or page furniture): nothing to index"
         )
     return passages, documents
 

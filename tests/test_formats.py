@@ -319,7 +319,7 @@ def test_documents_without_article_text_fail_the_build_in_one_line(tmp_path: Pat
     (tmp_path / "nav.txt").write_text("Home\nSubscribe\n", encoding="utf-8")  # a title line and a UI string: no passage
     settings = Settings(corpus_dir=tmp_path, index_dir=tmp_path / ".index")
     corpus = read_corpus(tmp_path)
-    with pytest.raises(CorpusError, match="hold no article text"):
+    with pytest.raises(CorpusError, match="no readable article text in its 1 document"):
         passages_for(corpus, settings.index_config(), embedder)
 
 
