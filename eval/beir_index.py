@@ -106,6 +106,8 @@ class PreparedIndex:
         manifest = self.retriever.manifest
         model = manifest.get("model", {})
         documents = manifest.get("documents", [])
+        # an empty document (Cranfield 471 and 995) is skipped by the build ("is empty"): still a document of the collection, without a passage
+        empty = sum(1 for s in manifest.get("skipped", []) if s.get("reason") == "is empty")
         return {
             "path": str(self.retriever.stored.path),
             "model": model.get("name"),
@@ -113,8 +115,8 @@ class PreparedIndex:
             "dimension": model.get("dimension"),
             "max_seq_length": model.get("max_seq_length"),
             "chunking": manifest.get("chunking"),
-            "documents": len(documents),
-            "documents_without_passages": sum(1 for d in documents if d.get("passages", 0) == 0),
+            "documents": len(documents) + empty,
+            "documents_without_passages": sum(1 for d in documents if d.get("passages", 0) == 0) + empty,
             "passages": len(self.retriever.passages),
             "built_at": manifest.get("built_at"),
             "build_seconds": manifest.get("build_seconds"),

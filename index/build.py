@@ -14,7 +14,7 @@ from index.components import DUPLICATES, LEXICAL, SENTENCES, write_duplicates, w
 from index.dedup import find_duplicates
 from index.config import IndexConfig
 from index.embed import Embedder, ModelInfo
-from index.errors import CitedError, IndexCorrupt, IndexMissing, IndexStale
+from index.errors import CitedError, CorpusError, IndexCorrupt, IndexMissing, IndexStale
 from index.highlight import Sentence, sentence_spans
 from index.ingest import Corpus, corpus_digest, read_corpus
 from index.lexical import BM25Index
@@ -24,7 +24,7 @@ from index.pooling import Embedded, embed_apart, embed_pooled
 from index.reuse import POOLED, known_vectors
 from index.store import StoredIndex, io_errors, read_index, step, tidy, write_index
 from index.texts import TEXTS, write_texts
-from index.types import Passage
+from index.types import Document, Passage
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,25 @@ def passages_for(corpus: Corpus, config: IndexConfig, embedder: Embedder, previo
     limit = embedder.info.max_seq_length
     for doc in corpus.documents:
         found = unchanged.get((doc.source, corpus.files[doc.source]))
-        if found is None:
-            cleaned = clean(doc.text, fallback_title=Path(doc.source).stem)
+        if found is None or found[1]["doc_id"] != doc.doc_id:  # an id changes only when a clashing name came or went
+            # Markdown and HTML come with the structure their parser found; plain text and a PDF's text are cleaned by rules.
+            cleaned = doc.layout or clean(doc.text, fallback_title=Path(doc.source).stem)
             chunks = chunk_document(doc, cleaned, config.chunk, embedder.model_length, limit)
-            found = chunks, {"doc_id": doc.doc_id, "source": doc.source, "title": cleaned.title, "passages": len(chunks)}
+            found = chunks, {"doc_id": doc.doc_id, "source": doc.source, "title": cleaned.title, "passages": len(chunks), **text_record(doc)}
         passages.extend(found[0])
         documents.append(found[1])
+    if not passages:
+        raise CorpusError(
+            f"corpus folder {config.corpus_dir}: no readable article text in its {len(corpus.documents)} document(s) "
+            "(every line is blank or page furniture): nothing to index"
+        )
     return passages, documents
+
+
+def text_record(doc: Document) -> dict:
+    """What a client needs to slice a document's citations: which text the offsets index, how to
+    decode the file (text formats), where each page starts (PDF). Kept in the manifest's documents."""
+    return {"format": doc.format, "offsets": doc.offsets, "encoding": doc.encoding, "pages": list(doc.pages) or None}
 
 
 def _chunks_by_file(previous: StoredIndex | None, expected: dict) -> dict[tuple[str, str], tuple[list[Passage], dict]]:

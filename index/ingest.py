@@ -1,4 +1,6 @@
-"""Read a corpus folder into Documents, byte-exact, so citations can be checked against the files.
+"""Read a corpus folder into Documents, so citations can be checked against the files (or the text extracted from them).
+
+Which files are documents and how each format becomes text is ``index/formats.py``.
 
 Also knows which files changed since a build without reading them: a build records each file's
 size and modification time beside its sha256, and a later check re-hashes only the files whose
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import CorpusError
+from index.formats import Unreadable, doc_ids, format_of, read_document, supported
 from index.types import Document
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,10 @@ class Digest:
 
 
 def list_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> tuple[list[Path], list[Skipped]]:
-    """Every ``*.txt`` file under the folder that the policy lets be read, in a stable order, and the
-    ones it does not, each with the reason.
+    """Every document file under the folder (``.txt``, ``.md``, ``.html``, ``.pdf``, any letter case:
+    :data:`index.formats.SUFFIXES`) that the policy lets be read, in a stable order, and the files it
+    does not read, each with the reason (another format included, unless the file or a folder above
+    it is hidden: ``.git``, ``.DS_Store``).
 
     Links are resolved: a file whose real path lies outside the folder is not read unless
     ``follow_links`` says so, and links to folders are never walked (no loops, no escape).
@@ -80,10 +85,14 @@ def list_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> tuple[li
         for name in sorted(dirs):
             if os.path.islink(os.path.join(folder, name)):
                 skipped.append(Skipped(_shown(corpus_dir, Path(folder) / name), "a link to a folder; links to folders are not followed"))
-        for name in sorted(n for n in names if n.endswith(".txt")):
+        for name in sorted(names):
             path = Path(folder) / name
             source = _shown(corpus_dir, path)
-            if reason := _refusal(path, root, policy):
+            if format_of(name) is None:
+                # reported, so no file is left out without a word; hidden files and folders (.git, .DS_Store) are not documents
+                if not any(part.startswith(".") for part in Path(source).parts):
+                    skipped.append(Skipped(source, f"not a supported format ({supported()})"))
+            elif reason := _refusal(path, root, policy):
                 skipped.append(Skipped(source, reason))
             else:
                 files.append(path)
@@ -114,7 +123,7 @@ def corpus_files(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> list[Pa
     files, skipped = list_corpus(corpus_dir, policy)
     if not files:
         refused = f" ({len(skipped)} refused, e.g. {skipped[0].source}: {skipped[0].reason})" if skipped else ""
-        raise CorpusError(f"corpus folder {corpus_dir} holds no readable .txt files{refused}")
+        raise CorpusError(f"corpus folder {corpus_dir} holds no readable documents ({supported()}){refused}")
     return files
 
 
@@ -129,20 +138,21 @@ def corpus_stats(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> dict[st
     return stats
 
 
-def decode_document(source: str, data: bytes) -> Document:
-    """Decode as UTF-8 without newline translation, so offsets match the bytes on disk."""
+def decode_document(source: str, data: bytes, doc_id: str | None = None) -> Document:
+    """The document a file's bytes make (:func:`index.formats.read_document`): a text format decoded
+    without newline translation, so offsets match the file; a derived format's extracted text.
+    Raises CorpusError naming the file and why it cannot be read (empty, undecodable, unparseable)."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{source} is not valid UTF-8 (byte {exc.start}); convert it to UTF-8") from exc
-    return Document(doc_id=source.removesuffix(".txt"), source=source, text=text)
+        return read_document(source, doc_ids([source])[source] if doc_id is None else doc_id, data)
+    except Unreadable as exc:
+        raise CorpusError(f"{source} {exc.reason}") from None
 
 
 def read_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> Corpus:
     """Every document, with the sha256 of exactly the bytes that were decoded.
 
-    A file that cannot be read or decoded is skipped with a warning naming it, never the whole
-    build: one bad file must not keep every other document out of the index. Each file is
+    A file that cannot be read, decoded or parsed, or that is empty, is skipped with a warning naming
+    it, never the whole build: one bad file must not keep every other document out of the index. Each file is
     stat'ed before it is read: if it changes in between, the recorded stat is the older one,
     and the next check re-hashes the file rather than trusting it.
     """
@@ -151,6 +161,7 @@ def read_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> Corpus:
     documents: list[Document] = []
     files: dict[str, str] = {}
     stats: dict[str, Stat] = {}
+    ids = doc_ids(_source(corpus_dir, path) for path in paths)
     for path in paths:
         source = _source(corpus_dir, path)
         try:
@@ -161,14 +172,14 @@ def read_corpus(corpus_dir: Path, policy: FilePolicy = FilePolicy()) -> Corpus:
             continue
         files[source] = hashlib.sha256(data).hexdigest()
         try:
-            documents.append(decode_document(source, data))
+            documents.append(decode_document(source, data, ids[source]))
         except CorpusError as exc:
             skipped.append(Skipped(source, str(exc).removeprefix(f"{source} ")))
     for s in skipped:
         log.warning("skipped %s: %s", s.source, s.reason)
     if not documents:
         refused = f" ({len(skipped)} skipped, e.g. {skipped[0].source}: {skipped[0].reason})" if skipped else ""
-        raise CorpusError(f"corpus folder {corpus_dir} holds no readable .txt files{refused}")
+        raise CorpusError(f"corpus folder {corpus_dir} holds no readable documents ({supported()}){refused}")
     stat_record = {"taken_ns": taken, "files": {s: list(v) for s, v in stats.items()}}
     return Corpus(documents, files, stat_record, sorted(skipped, key=lambda s: s.source))
 

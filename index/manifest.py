@@ -14,11 +14,14 @@ from typing import Any
 
 from index.chunk import ChunkSpec
 from index.embed import ModelInfo
+from index.formats import extractor_versions
 from index.tokens import COUNT_ENCODING
 
-FORMAT_VERSION = 5  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
+FORMAT_VERSION = 6  # 2: lexical index, duplicate pairs and sentence table; 3: no aliases component;
 # 4: sentence vectors encoded or pooled from their passage, which passage (sentences/origins.npy);
-# 5: every document's text (texts/), served by GET /documents/{doc_id}/text
+# 5: every document's text (texts/), served by GET /documents/{doc_id}/text;
+# 6: Markdown, HTML and PDF documents: each document's format, which text its offsets index (the
+# file or the extracted text), the file's encoding and a PDF's page starts; the extractors' versions
 
 
 def package_version() -> str:
@@ -73,6 +76,7 @@ def expected_inputs(model: ModelInfo, chunk: ChunkSpec, corpus_files: dict[str, 
         "model": asdict(model),
         "chunking": {**asdict(chunk), "count_encoding": COUNT_ENCODING},
         "pipeline": pipeline_fingerprint(),
+        "extractors": dict(extractor_versions()),
         "corpus": {"sha256": corpus_fingerprint(corpus_files), "files": dict(sorted(corpus_files.items()))},
     }
 
@@ -103,6 +107,9 @@ def stale_reasons(manifest: dict[str, Any], expected: dict[str, Any]) -> list[st
         reasons.append(f"exact_up_to {manifest.get('exact_up_to')} → {expected['exact_up_to']}")
     if manifest.get("pipeline") != expected["pipeline"]:
         reasons.append("cleaning/chunking code changed")
+    for name, version in expected["extractors"].items():
+        if manifest.get("extractors", {}).get(name) != version:
+            reasons.append(f"{name} {manifest.get('extractors', {}).get(name)} → {version}")
     old_files = manifest.get("corpus", {}).get("files", {})
     new_files = expected["corpus"]["files"]
     added = sorted(set(new_files) - set(old_files))

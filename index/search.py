@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,8 @@ class SearchResult:
     # result because a hot swap may replace the live build before the response is written.
     build: str = ""
     files: Mapping[str, str] = field(default_factory=dict)
+    # doc_id -> the manifest's record of that document: which text offsets index, encoding, page starts
+    documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Retriever:
         self.stored = stored
         self.passages = stored.passages
         self.manifest = stored.manifest
+        self.documents = {d["doc_id"]: d for d in stored.manifest["documents"]}
         self.ranking = ranking
         self.components: Components = read_components(stored.path)
         pairs = ((a, b) for a, partners in self.components.duplicates.items() for b, _ in partners)
@@ -242,7 +246,7 @@ class Retriever:
             )
         best_cosine = max((float(self._vector(c.row) @ query) for c in chosen), default=None)
         return SearchResult(hits=hits, answer=best[1] if best else None, best_cosine=best_cosine,
-                            build=self.stored.path.name, files=self.manifest["corpus"]["files"])
+                            build=self.stored.path.name, files=self.manifest["corpus"]["files"], documents=self.documents)
 
     def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.

@@ -6,8 +6,8 @@
 
 The text is exactly what the build decoded and cut passages from, so for every citation
 ``text(doc_id)[start:end]`` is the cited passage, even after the file on disk changed or went
-away. (Later formats, HTML or PDF, will cite offsets into *extracted* text: this is where that
-text lives.) The file is memory-mapped once per build; a document is decoded when asked for.
+away. For HTML and PDF, whose citations index *extracted* text, this is the only place that text
+lives. The file is memory-mapped once per build; a document is decoded when asked for.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def write_texts(documents: Iterable[Document]):
         offsets = [0]
         with open(folder / TEXT_FILE, "wb") as fh:
             for doc in documents:
-                data = doc.text.encode("utf-8")  # the file's own bytes: ingest decoded them strictly
+                data = doc.text.encode("utf-8")  # the decoded (or extracted) text, whatever the file's encoding
                 fh.write(data)
                 offsets.append(offsets[-1] + len(data))
         np.save(folder / OFFSETS, np.asarray(offsets, dtype=np.int64), allow_pickle=False)

@@ -1,8 +1,9 @@
 """Records passed between the pipeline stages (ingest → clean → chunk → embed → store → search).
 
-Every span is a pair of Python string offsets into the *original* file text
-(the file decoded as UTF-8), so a citation can always be checked with
-``original[start:end]``.
+Every span is a pair of Python string offsets into a document's text, so a citation can always
+be checked with ``text[start:end]``. For text formats (.txt, .md) that text is the file itself,
+decoded (as UTF-8, or as the encoding detected for it); for derived formats (HTML, PDF) it is the
+text extracted from the file, which the index stores and the API serves.
 """
 
 from __future__ import annotations
@@ -13,13 +14,26 @@ from typing import Literal
 BlockKind = Literal["prose", "caption"]
 
 
+Format = Literal["text", "markdown", "html", "pdf"]
+Offsets = Literal["file", "extracted"]
+
+
 @dataclass(frozen=True)
 class Document:
-    """One corpus file, decoded, before cleaning."""
+    """One corpus file, decoded or extracted, before cleaning."""
 
-    doc_id: str  # file name without its extension; stable across rebuilds
+    doc_id: str  # the source minus a trailing ".txt" (other extensions are kept); stable across rebuilds
     source: str  # file name relative to the corpus folder (what a citation shows)
-    text: str  # the whole file decoded as UTF-8, untouched
+    text: str  # what offsets index: the whole file decoded, untouched (text formats), or the extracted text (HTML, PDF)
+    format: Format = "text"
+    encoding: str | None = "utf-8"  # the codec the file was decoded with (text formats); None for derived formats
+    pages: tuple[int, ...] = ()  # PDF: where each page starts in ``text`` (page n starts at pages[n - 1])
+    layout: Cleaned | None = None  # structure the format's parser already found (markdown, HTML); None: clean the text
+
+    @property
+    def offsets(self) -> Offsets:
+        """Which text citations slice: the file (decoded with ``encoding``) or the extracted text."""
+        return "extracted" if self.format in ("html", "pdf") else "file"
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,18 @@ def cmd_index(args: argparse.Namespace, settings: Settings, load: Loader) -> int
     manifest = stored.manifest
     print(
         f"index {stored.path}: {len(manifest['documents'])} documents, {len(stored.passages)} passages, "
-        f"built {manifest['built_at']} ({time.perf_counter() - started:.1f}s)"
+        f"{_skipped_summary(manifest.get('skipped') or [])}built {manifest['built_at']} ({time.perf_counter() - started:.1f}s)"
     )
     return 0
+
+
+def _skipped_summary(skipped: list[dict]) -> str:
+    """'3 files skipped (2 empty; listed in the manifest and GET /health), ' or nothing."""
+    if not skipped:
+        return ""
+    empty = sum(1 for s in skipped if s.get("reason") == "is empty")
+    kinds = f"{empty} empty; " if empty else ""
+    return f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped ({kinds}listed in the manifest and GET /health), "
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings, load: Loader) -> int:

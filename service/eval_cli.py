@@ -393,7 +393,9 @@ def _warn_on_corpus_mismatch(manifest: dict[str, Any], settings: Settings) -> No
     count = len(files) if isinstance(files, dict) else manifest.get("documents")
     if isinstance(count, list):
         count = len(count)
-    local = sum(1 for p in Path(settings.corpus_dir).rglob("*.txt") if p.is_file())
+    from index.formats import format_of
+
+    local = sum(1 for p in Path(settings.corpus_dir).rglob("*") if p.is_file() and format_of(p.name) is not None)
     if isinstance(count, int) and count != local:
         print(
             f"cited: warning: the index holds {count} documents but {settings.corpus_dir} has {local}; "

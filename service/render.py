@@ -14,7 +14,9 @@ PLAIN_MARK = ("»", "«")  # elsewhere: visible in a pipe or a log
 
 
 def where(c: Citation) -> str:
-    return f"{c.source}:{c.start}-{c.end}"
+    """source:start-end; offsets into extracted text (HTML, PDF) are marked, with a PDF's page."""
+    extracted = "" if c.offsets == "file" else " (extracted text" + (f", page {c.page})" if c.page is not None else ")")
+    return f"{c.source}:{c.start}-{c.end}{extracted}"
 
 
 def titled(c: Citation) -> str:

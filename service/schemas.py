@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -60,10 +60,10 @@ class QueryRequest(BaseModel):
 
 
 class Citation(BaseModel):
-    doc_id: str = Field(description="Document id: the source file name without .txt.")
-    title: str = Field(description="Document title (its first line, or the file name).")
+    doc_id: str = Field(description="Document id: the source file's path inside the corpus folder, without a trailing .txt (other extensions are kept: guide.md, page.html).")
+    title: str = Field(description="Document title (its first line or heading, the page's title, or the file name).")
     source: str = Field(description="File name inside the corpus folder.")
-    start: int = Field(description="Start offset, in characters, into the file decoded as UTF-8.")
+    start: int = Field(description="Start offset, in characters, into the text `offsets` names: the file decoded with `encoding`, or the extracted text.")
     end: int = Field(description="End offset (exclusive): source_text[start:end] == text.")
     heading: str | None = Field(None, description="Section heading the passage sits under, if any.")
     sha256: str | None = Field(
@@ -71,10 +71,22 @@ class Citation(BaseModel):
         description="sha256 (hex) of the source file's bytes when it was indexed. If the file's sha256 is different now, "
         "the file changed after the build and the offsets may no longer slice to the text.",
     )
+    offsets: Literal["file", "extracted"] = Field(
+        "file",
+        description='Which text start/end index. "file": the source file itself (.txt, .md), decoded with `encoding` and no newline '
+        'translation. "extracted": the text the index extracted from the file (.html, .pdf), served by GET /documents/{doc_id}/text.',
+    )
+    encoding: str | None = Field(
+        "utf-8", description='With offsets "file": the Python codec the file was decoded with ("utf-8", or the encoding detected for a file '
+        "that is not UTF-8). Null for extracted text.",
+    )
+    page: int | None = Field(
+        None, description="PDF only: the page (1-based) on which the cited span starts (a passage may run onto the next page). Null for other formats."
+    )
 
 
 class Highlight(BaseModel):
-    start: int = Field(description="Start offset of a highlighted sentence in the source file.")
+    start: int = Field(description="Start offset of a highlighted sentence, in the same text as the result's citation.")
     end: int = Field(description="End offset (exclusive); source_text[start:end] is the sentence.")
 
 
@@ -84,7 +96,7 @@ class Result(BaseModel):
         description="Ranking score, higher is better. Its scale depends on the retrieval mode: cosine similarity "
         "(dense), BM25 (bm25) or fused min-max-normalised scores (hybrid, up to 2). Compare scores within one response only."
     )
-    text: str = Field(description="The passage, exactly as it appears in the source file.")
+    text: str = Field(description="The passage, exactly as it appears in the text its citation's offsets index.")
     citation: Citation
     tokens: int = Field(description="cl100k tokens in text.")
     highlights: list[Highlight] = Field(description="The sentence(s) of this passage that best answer the question.")
@@ -158,7 +170,7 @@ class Health(BaseModel):
     model_fingerprint: str
     index_built_at: str
     index_build: str = Field(description="The live build folder's name: after a publish, shows when this server switched.")
-    skipped: list[SkippedFile] = Field(description="Corpus files the live build did not index, and why (a link outside the folder, not UTF-8, too large).")
+    skipped: list[SkippedFile] = Field(description="Corpus files the live build did not index, and why (empty, another format, an unreadable PDF, a page without main content, a link outside the folder, too large).")
     lane: LaneStats
 
 
@@ -167,6 +179,9 @@ class DocumentInfo(BaseModel):
     title: str
     source: str
     passages: int
+    format: Literal["text", "markdown", "html", "pdf"] = Field("text", description="What the file is: text (.txt), markdown, html or pdf.")
+    offsets: Literal["file", "extracted"] = Field("file", description="Which text its citations' offsets index: the file, or the extracted text.")
+    encoding: str | None = Field("utf-8", description="The codec the file was decoded with (text formats); null for extracted text.")
 
 
 class Documents(BaseModel):

@@ -34,7 +34,7 @@ def _index_field(name: str, **bounds: Any) -> Any:
 class _IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITED_", env_ignore_empty=True, extra="forbid")
 
-    corpus_dir: Path = Field(Path("seeds"), description="Folder of UTF-8 .txt documents to index (searched recursively).")
+    corpus_dir: Path = Field(Path("seeds"), description="Folder of documents to index, searched recursively: .txt and .md (UTF-8, or another encoding detected and recorded), .html (main content) and .pdf (text layer), any letter case; other files are listed as skipped.")
     index_dir: Path = Field(Path(".cited/index"), description="Where the built index lives; created on first run.")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model: a name in the local cache or a folder. The default is bundled.")
     # chunk limits are the chunker's own (index.chunk.ChunkSpec), checked in _valid_chunking
@@ -96,7 +96,7 @@ class Settings(_RankedSettings):
     cache_size: int = Field(4096, ge=0, le=10_000_000, description="Question vectors kept for repeated questions (LRU); 0 turns the cache off.")
     torch_threads: int = Field(0, ge=0, le=512, description="Threads of one forward pass; 0 means one per core.")
     reload_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build (one small file read) and switches to it between requests; 0 turns it off.")
-    watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a .txt file is added, changed or removed, build (embedding only new text) and serve the new build.")
+    watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a document file is added, changed or removed, build (embedding only new text) and serve the new build.")
     # HTTP hygiene (service/http_server.py): slow, idle and surplus connections cost a file descriptor each.
     header_timeout_s: float = Field(5.0, gt=0.0, le=300.0, description="A connection must send a complete request head within this of connecting or of its previous response, or it is closed (slow-header clients).")
     body_timeout_s: float = Field(10.0, gt=0.0, le=600.0, description="A request body must arrive in full within this of its head, or the request gets 408 and the connection is closed.")

@@ -123,6 +123,11 @@ class DocumentText(BaseModel):
     title: str
     source: str = Field(description="File name inside the corpus folder.")
     sha256: str | None = Field(description="sha256 (hex) of the source file's bytes when it was indexed, as in citations.")
+    format: str = Field("text", description="What the file is: text (.txt), markdown, html or pdf.")
+    offsets: str = Field("file", description='"file": this text is the source file decoded with `encoding` (.txt, .md); '
+                         '"extracted": it was extracted from the file (.html, .pdf) and exists only here.')
+    encoding: str | None = Field("utf-8", description="The codec the file was decoded with (text formats); null for extracted text.")
+    pages: list[int] | None = Field(None, description="PDF only: where each page starts in the document's text (page n at pages[n - 1]); pages are separated by a form feed.")
     length: int = Field(description="Characters in the document's whole text.")
     offset: int = Field(description="Where `text` starts in the document: document_text[offset + i] == text[i].")
     text: str = Field(description="The whole text, or the requested span with up to `context` characters on each side.")
@@ -189,6 +194,10 @@ async def document_text(
         title=summary["title"],
         source=summary["source"],
         sha256=retriever.manifest["corpus"]["files"].get(summary["source"]),
+        format=summary.get("format", "text"),
+        offsets=summary.get("offsets", "file"),
+        encoding=summary.get("encoding", "utf-8"),
+        pages=summary.get("pages"),
         length=length,
         offset=window_start,
         text=text[window_start:window_end],

@@ -381,20 +381,21 @@ def test_links_out_and_bad_files_are_skipped_and_never_served(small_corpus: Path
     assert {s["source"]: s["reason"] for s in manifest["skipped"]} == {
         "leak.txt": "a link to a file outside the corpus folder (set follow_links to index it)",
         "annex": "a link to a folder; links to folders are not followed",
-        "latin1.txt": "is not valid UTF-8 (byte 3); convert it to UTF-8",
-        "image.txt": "is not valid UTF-8 (byte 0); convert it to UTF-8",
+        "image.txt": "is not valid UTF-8 (byte 0) and no other encoding fits it; convert it to UTF-8",
         "caf\\udce9-vault.txt": "the file name is not valid UTF-8; rename it",
     }
-    assert sorted(d["source"] for d in manifest["documents"]) == ["harbour.txt", "orchard.txt"]
+    # latin-1 text is read in the encoding detected for it, which the manifest records
+    assert sorted((d["source"], d["encoding"]) for d in manifest["documents"]) == [
+        ("harbour.txt", "utf-8"), ("latin1.txt", "cp1252"), ("orchard.txt", "utf-8")]
 
     assert main(["query", "What is the vault code?", "--top-k", "50", "--json", *flags]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     served_sources = {r["citation"]["source"] for r in results} | {a["source"] for r in results for a in r["also_in"]}
-    assert served_sources <= {"harbour.txt", "orchard.txt"}  # 0 files from outside the folder, 0 bad files
+    assert served_sources <= {"harbour.txt", "orchard.txt", "latin1.txt"}  # 0 files from outside the folder, 0 bad files
     assert not any(word in r["text"] for r in results for word in ("ZEBRA", "OKAPI", "vault"))
     for r in results:
         c = r["citation"]
-        assert (small_corpus / c["source"]).read_bytes().decode("utf-8")[c["start"]:c["end"]] == r["text"]
+        assert (small_corpus / c["source"]).read_bytes().decode(c["encoding"])[c["start"]:c["end"]] == r["text"]
 
 
 def test_a_folder_that_cannot_be_listed_is_skipped_by_name(small_corpus: Path, monkeypatch) -> None:

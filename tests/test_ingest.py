@@ -17,7 +17,7 @@ def _corpus(tmp_path: Path) -> Path:
     (folder / "sub").mkdir(parents=True)
     (folder / "a.txt").write_bytes("Alpha line.\r\nSecond — line.\n".encode())
     (folder / "sub" / "b.txt").write_text("Beta.\n", encoding="utf-8")
-    (folder / "ignored.md").write_text("not a .txt file\n", encoding="utf-8")
+    (folder / ".hidden.json").write_text("{}\n", encoding="utf-8")  # hidden and not a document: passed over
     return folder
 
 
@@ -84,14 +84,35 @@ def _skipped(corpus) -> dict[str, str]:
     return {s.source: s.reason for s in corpus.skipped}
 
 
-def test_a_file_that_is_not_utf8_is_skipped_by_name_and_the_rest_is_read(tmp_path: Path, caplog) -> None:
+def test_a_file_that_is_not_utf8_is_read_in_the_encoding_detected_and_named(tmp_path: Path, caplog) -> None:
     folder = _corpus(tmp_path)
-    (folder / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    text = "Le café ouvre à sept heures. On y sert des crêpes et une crème brûlée.\n"
+    (folder / "latin1.txt").write_bytes(text.encode("latin-1"))
+    corpus = read_corpus(folder)
+    latin1 = next(d for d in corpus.documents if d.source == "latin1.txt")
+    assert (latin1.text, latin1.encoding, latin1.doc_id) == (text, "cp1252", "latin1")
+    assert "latin1.txt is not valid UTF-8: read as cp1252" in caplog.text
+
+
+def test_a_file_no_encoding_fits_is_skipped_by_name_and_the_rest_is_read(tmp_path: Path, caplog) -> None:
+    folder = _corpus(tmp_path)
+    (folder / "noise.txt").write_bytes(b"\xff\xfe\x00" + bytes(range(32)) * 50)
     corpus = read_corpus(folder)
     assert [d.source for d in corpus.documents] == ["a.txt", "sub/b.txt"]
-    assert _skipped(corpus) == {"latin1.txt": "is not valid UTF-8 (byte 3); convert it to UTF-8"}
-    assert "latin1.txt" in corpus.files  # hashed all the same: fixing the file makes the index stale
-    assert "skipped latin1.txt: is not valid UTF-8" in caplog.text
+    assert _skipped(corpus) == {"noise.txt": "is not valid UTF-8 (byte 0) and no other encoding fits it; convert it to UTF-8"}
+    assert "noise.txt" in corpus.files  # hashed all the same: fixing the file makes the index stale
+    assert "skipped noise.txt: is not valid UTF-8" in caplog.text
+
+
+def test_every_supported_suffix_in_any_case_is_read_and_other_files_are_reported(tmp_path: Path) -> None:
+    folder = _corpus(tmp_path)
+    (folder / "SHOUT.TXT").write_text("Loud.\n", encoding="utf-8")
+    (folder / "notes.Md").write_text("# Notes\n\nQuiet.\n", encoding="utf-8")
+    (folder / "table.csv").write_text("a,b\n", encoding="utf-8")
+    corpus = read_corpus(folder)
+    assert [(d.source, d.doc_id, d.format) for d in corpus.documents] == [
+        ("SHOUT.TXT", "SHOUT.TXT", "text"), ("a.txt", "a", "text"), ("notes.Md", "notes.Md", "markdown"), ("sub/b.txt", "sub/b", "text")]
+    assert _skipped(corpus) == {"table.csv": "not a supported format (.txt, .md, .markdown, .html, .htm, .pdf)"}
 
 
 def test_links_out_of_the_folder_are_never_read_unless_allowed(tmp_path: Path) -> None:
@@ -134,6 +155,6 @@ def test_special_large_and_badly_named_files_are_skipped(tmp_path: Path) -> None
 def test_a_folder_without_one_readable_file_is_an_error_that_says_why(tmp_path: Path) -> None:
     folder = tmp_path / "corpus"
     folder.mkdir()
-    (folder / "latin1.txt").write_bytes(b"caf\xe9\n")
-    with pytest.raises(CorpusError, match=r"holds no readable .txt files \(1 skipped, e.g. latin1.txt: is not valid UTF-8"):
+    (folder / "noise.txt").write_bytes(b"\xff\xfe\x00" + bytes(range(32)) * 50)
+    with pytest.raises(CorpusError, match=r"holds no readable documents \(.txt, .md, .markdown, .html, .htm, .pdf\) \(1 skipped, e.g. noise.txt: is not valid UTF-8"):
         read_corpus(folder)

@@ -116,12 +116,12 @@ def test_watch_indexes_a_dropped_file_and_forgets_a_deleted_one(small_corpus: Pa
     with serving(settings, Retriever(embedder, build_index(config, embedder))) as url:
         (small_corpus / "ferry.txt").write_text(FERRY, encoding="utf-8")
         wait_for(lambda: "ferry.txt" in served(url), "a dropped file was not indexed")
-        (small_corpus / "broken.txt").write_bytes(b"caf\xe9\n")
+        (small_corpus / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a PDF\n")
         wait_for(lambda: httpx.get(url + "/health").json()["skipped"], "a bad file was not reported")
         skipped = httpx.get(url + "/health").json()["skipped"]
-        assert skipped == [{"source": "broken.txt", "reason": "is not valid UTF-8 (byte 3); convert it to UTF-8"}]
+        assert [s["source"] for s in skipped] == ["broken.pdf"] and skipped[0]["reason"].startswith("cannot be read as a PDF (")
         assert "ferry.txt" in served(url)  # one bad file never keeps the others out
-        (small_corpus / "broken.txt").unlink()
+        (small_corpus / "broken.pdf").unlink()
         (small_corpus / "ferry.txt").unlink()
         wait_for(lambda: "ferry.txt" not in served(url), "a deleted file was still served")
         health = httpx.get(url + "/health").json()
