@@ -15,8 +15,10 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as validated_dataclass
 
 from index.chunk import ChunkSpec
-from index.fusion import RRF_K
 from index.ingest import FilePolicy
+
+# numpy-free on purpose: the settings (and so `cited --help`) import this module.
+RRF_K = 60  # the constant of Cormack, Clarke & Büttcher (SIGIR 2009); damps the head of each list
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Exhaustive search costs n·384 multiply-adds per question: about 2 ms at 20k passages on the

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from index.config import RRF_K
 from index.ties import TIE_TOLERANCE, Key, ranked
-
-RRF_K = 60  # the constant of Cormack, Clarke & Büttcher (SIGIR 2009); damps the head of each list
 
 
 def reciprocal_rank_fusion(

@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from index.errors import UsageError
 from service.arguments import number_list, positive
 from service.settings import Settings
@@ -258,6 +256,8 @@ def cmd_scale(args: argparse.Namespace, settings: Settings, load: Any) -> int:
 
 @contextmanager
 def _nothing(url: str) -> Iterator[tuple[str, int | None]]:
+    import httpx
+
     try:
         httpx.get(url + "/health", timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
@@ -268,6 +268,8 @@ def _nothing(url: str) -> Iterator[tuple[str, int | None]]:
 @contextmanager
 def _server(settings: Settings) -> Iterator[tuple[str, int | None]]:
     """`cited serve` in a child process, configured through the environment like any deployment."""
+    import httpx
+
     env = {**os.environ, **settings.environment()}
     command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
