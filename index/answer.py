@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -123,6 +124,11 @@ _WORD = re.compile(r"\w+")
 _FUNCTION_WORDS = frozenset("a an the this that these those in on at of for and but or as by from to with his her its their".split())
 
 
+@lru_cache(maxsize=256)  # one question's candidates all ask it
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _WORD.findall(text))
+
+
 def answer_type(question: str) -> str | None:
     """What the question's wording asks for: ``"number"``, ``"date"``, ``"name"`` or None."""
     for kind, pattern in _ASKS:
@@ -141,7 +147,7 @@ def holds(kind: str | None, sentence: str, question: str = "") -> bool:
     """
     if kind is None:
         return False
-    asked = {w.lower() for w in _WORD.findall(question)}
+    asked = _words(question)
     for match in _FINDERS[kind].finditer(sentence):
         words = [w.lower() for w in _WORD.findall(match.group())]
         if kind == NAME:

@@ -30,6 +30,7 @@ from index.store import StoredIndex
 from index.ties import TIE_SLACK, cut_is_settled, ranked, stable_key, top
 from index.types import Hit
 
+TERMS_CACHED = 200_000  # sentences whose terms are kept for the answer's lexical overlap
 COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
 
 
@@ -239,11 +240,19 @@ class Retriever:
         return candidates(question, query, top, self.components.sentences, self.lexicon, self._terms_of)
 
     def _terms_of(self, ids: Sequence[int], texts: Sequence[str]) -> list[list[str]]:
-        missing = [(i, t) for i, t in zip(ids, texts, strict=True) if i not in self._sentence_terms]
-        if missing:  # dict writes are atomic: threads sharing the retriever may both fill an entry
-            for (i, _), terms in zip(missing, self.lexicon.terms([t for _, t in missing]), strict=True):
-                self._sentence_terms[i] = terms
-        return [self._sentence_terms[i] for i in ids]
+        """The sentences' terms, tokenized once per sentence and kept (up to TERMS_CACHED sentences).
+
+        Threads sharing the retriever may fill or reset the cache at once: each reads from the
+        dict it started with and its own fresh terms, so a reset elsewhere never loses an entry here.
+        """
+        known = self._sentence_terms
+        missing = [(i, t) for i, t in zip(ids, texts, strict=True) if i not in known]
+        fresh = dict(zip((i for i, _ in missing), self.lexicon.terms([t for _, t in missing]), strict=True)) if missing else {}
+        if fresh:
+            if len(known) > TERMS_CACHED:
+                self._sentence_terms = {}
+            self._sentence_terms.update(fresh)
+        return [fresh[i] if i in fresh else known[i] for i in ids]
 
     def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.

@@ -216,3 +216,12 @@ def test_the_answer_does_not_depend_on_top_k(retriever) -> None:
     question = "How many Uyghur militants linked to ETIM are thought to be in Afghanistan?"
     answers = {(a.passage.doc_id, a.span) for k in (ANSWER_FROM, 5, 10) if (a := retriever.search(question, SearchOptions(top_k=k)).answer)}
     assert len(answers) == 1
+
+
+def test_a_reset_term_cache_gives_the_same_answer(retriever, monkeypatch: pytest.MonkeyPatch) -> None:
+    question = "When did Washington officially designate ETIM a terrorist organization?"
+    before = retriever.search(question, SearchOptions(top_k=5))
+    monkeypatch.setattr("index.search.TERMS_CACHED", 0)  # every new sentence resets the cache
+    for _ in range(2):
+        again = retriever.search(question, SearchOptions(top_k=5))
+        assert again.answer == before.answer and [h.highlights for h in again.hits] == [h.highlights for h in before.hits]
