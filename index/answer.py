@@ -15,11 +15,15 @@ already knows about it, at the cost of a few dot products and a tokenization per
 "killed" matches "kill" the way retrieval does, and its IDF, so a shared rare name counts more
 than a shared "China". Interrogatives and auxiliaries ("how", "many", "did") are left out of the
 question's terms: they say what is asked, not what about. The answer-type rules are a few regular
-expressions over the question's first words and the sentence, the same for every corpus.
+expressions over the question's wording and the sentence, the same for every corpus.
+
+Each result's highlights are its best sentences by the same score (the rank term is the same for
+all of them), so the answer is always highlighted in its passage.
 
 The weights were chosen on the seed question set with a coarse grid, and checked on held-out
-halves and kinds (``python -m eval.answer_weights``; docs/results.md, "Answer sentence").
-Ties within ``index.ties.TIE_TOLERANCE`` go by document id, then offset, as everywhere.
+halves and kinds (``cited eval answer-weights``, eval/answer_weights.py; docs/results.md,
+"Highlights and the answer sentence"). Ties within ``index.ties.TIE_TOLERANCE`` go by document id,
+then offset, as everywhere.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ __all__ = [
     "choose",
     "highlights",
     "holds",
+    "idf_of",
+    "Lexicon",
     "lexical_overlap",
 ]
 
@@ -72,7 +78,7 @@ class AnswerWeights:
     rank: float = 0.0
 
 
-# Chosen by eval/answer_weights.py on the seed set (docs/results.md, "Answer sentence").
+# Chosen by `cited eval answer-weights` on the seed set (docs/results.md, "Highlights and the answer sentence").
 WEIGHTS = AnswerWeights(lexical=0.5, neighbour=0.3, expected=0.3, rank=0.05)
 
 
@@ -101,8 +107,9 @@ class Candidate:
 
 NUMBER, DATE, NAME = "number", "date", "name"
 
-# Matched at the start of the question or after a comma / "and" ("Roughly how much ...",
-# "According to X, about how many ..."). Order matters: "since what year" is a date.
+# Searched anywhere in the question ("Roughly how much ...", "According to X, about how many ...");
+# the first kind that matches wins, dates first, so "since what year" is a date. A relative "who"
+# ("Andrew Small, who talked ...") counts as a "who" question: the answer is then usually a name too.
 _ASKS = (
     (DATE, re.compile(r"\b(when|since when|(in |since |by )?(what|which) (year|month|date|day|decade))\b", re.I)),
     (NUMBER, re.compile(r"\b(how (many|much|long|far|old|large|big)|what (share|percentage|proportion|number|amount))\b", re.I)),
