@@ -88,6 +88,18 @@ class BM25Index:
             show_progress=False,
         )
 
+    def terms(self, texts: Sequence[str]) -> list[list[str]]:
+        """Each text's terms as retrieval sees them (lower case, stopwords out, stemmed), in order."""
+        return [list(t) for t in self._tokenize(list(texts), return_ids=False)] if len(texts) else []
+
+    def document_frequency(self, term: str) -> int:
+        """How many indexed texts hold ``term`` (a term as :meth:`terms` gives it); 0 if none does."""
+        at = self._retriever.vocab_dict.get(term)
+        if at is None:
+            return 0
+        indptr = self._retriever.scores["indptr"]  # one column per term: its non-zero rows are the texts holding it
+        return int(indptr[at + 1] - indptr[at])
+
     def search_batch(self, queries: Sequence[str], k: int, key: Key = None) -> list[list[tuple[int, float]]]:
         """Top ``k`` (row, score) per query, best first.
 

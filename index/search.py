@@ -22,16 +22,16 @@ import numpy as np
 from index.components import Components, read_components
 from index.config import RankingConfig
 from index.dedup import SHARED_RUN, copied_documents, shingles
+from index.answer import ANSWER_FROM, WEIGHTS, AnswerSentence, AnswerWeights, Lexicon, candidates, choose, highlights, idf_of
 from index.diversify import mmr
 from index.embed import Embedder
 from index.errors import ModelError
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
-from index.highlight import best_sentences
 from index.store import StoredIndex
-from index.ties import TIE_SLACK, TIE_TOLERANCE, cut_is_settled, ranked, stable_key, top
-from index.types import Hit, Passage, Span
+from index.ties import TIE_SLACK, cut_is_settled, ranked, stable_key, top
+from index.types import Hit
 
-ANSWER_FROM = 3  # the answer sentence is the best highlighted one among this many top results
+TERMS_CACHED = 200_000  # sentences whose terms are kept for the answer's lexical overlap
 COVERED = 0.5  # a candidate whose shingles are at least this much already shown elsewhere is a duplicate
 
 
@@ -39,15 +39,6 @@ COVERED = 0.5  # a candidate whose shingles are at least this much already shown
 class SearchOptions:
     top_k: int = 5
     token_budget: int | None = None  # cl100k tokens the returned passages may add up to
-
-
-@dataclass(frozen=True)
-class AnswerSentence:
-    """The single sentence that best answers the question, and the passage it sits in."""
-
-    span: Span
-    text: str
-    passage: Passage
 
 
 @dataclass(frozen=True)
@@ -94,6 +85,10 @@ class Retriever:
         # Equal scores (index.ties) are ordered by document, then offset, at every stage.
         self.order = stable_key([(p.doc_id, p.start, p.end) for p in self.passages])
         self._shingles: dict[int, frozenset[int]] = {}  # per passage row, filled as collapse meets them
+        lexical = self.components.lexical
+        self.lexicon = Lexicon(lexical.terms, lambda term: idf_of(len(lexical), lexical.document_frequency(term)))
+        self._sentence_terms: dict[int, list[str]] = {}  # per sentence id, filled as answers meet them
+        self.answer_weights: AnswerWeights = WEIGHTS
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
@@ -124,7 +119,7 @@ class Retriever:
         for depth, members in by_depth.items():
             pools = self._candidates([questions[i] for i in members], queries[members], depth)
             for i, pool in zip(members, pools, strict=True):
-                results[i] = self._result(pool, queries[i], options[i])
+                results[i] = self._result(questions[i], pool, queries[i], options[i])
         return results  # type: ignore[return-value]
 
     # -- stages ---------------------------------------------------------------------------------
@@ -204,7 +199,7 @@ class Retriever:
                 moved[i] /= max(float(np.linalg.norm(moved[i])), 1e-12)
         return moved
 
-    def _result(self, pool: list[_Candidate], query: np.ndarray, options: SearchOptions) -> SearchResult:
+    def _result(self, question: str, pool: list[_Candidate], query: np.ndarray, options: SearchOptions) -> SearchResult:
         if self.ranking.collapse_duplicates:
             # Without a budget or MMR only the first top_k survivors are ever shown: stop there.
             enough = options.token_budget is None and self.ranking.mmr_lambda >= 1.0
@@ -223,30 +218,45 @@ class Retriever:
                     continue  # skip what does not fit; a shorter, lower-ranked passage still may
                 used += tokens
             chosen.append(candidate)
+        # Highlights and the answer come from one scoring of the results' sentences (index.answer),
+        # so the answer is always a highlighted sentence of its passage.
+        sentences = self.answer_candidates(question, query, [c.row for c in chosen]) if self.ranking.highlight else []
         hits: list[Hit] = []
-        best: tuple[float, AnswerSentence] | None = None
         for rank, candidate in enumerate(chosen, 1):
-            passage = self.passages[candidate.row]
-            highlights: list[Span] = []
-            if self.ranking.highlight:
-                highlights, cosine = best_sentences(self.components.sentences, candidate.row, query)
-                # a later passage must beat the earlier by more than float noise (index.ties)
-                if highlights and rank <= ANSWER_FROM and (best is None or cosine > best[0] + TIE_TOLERANCE):
-                    top = max(highlights, key=lambda s: s.end - s.start) if len(highlights) > 1 else highlights[0]
-                    text = passage.text[top.start - passage.start : top.end - passage.start]
-                    best = (cosine, AnswerSentence(span=top, text=text, passage=passage))
             hits.append(
                 Hit(
                     rank=rank,
                     score=float(candidate.score),
-                    passage=passage,
+                    passage=self.passages[candidate.row],
                     also_in=tuple(self.passages[r] for r in candidate.also_in),
-                    highlights=tuple(highlights),
+                    highlights=tuple(highlights([s for s in sentences if s.rank == rank], self.answer_weights)),
                 )
             )
+        best = choose([s for s in sentences if s.rank <= ANSWER_FROM], self.answer_weights)
+        answer = None if best is None else AnswerSentence(span=best.span, text=best.text, passage=best.passage)
         best_cosine = max((float(self._vector(c.row) @ query) for c in chosen), default=None)
-        return SearchResult(hits=hits, answer=best[1] if best else None, best_cosine=best_cosine,
+        return SearchResult(hits=hits, answer=answer, best_cosine=best_cosine,
                             build=self.stored.path.name, files=self.manifest["corpus"]["files"], documents=self.documents)
+
+    def answer_candidates(self, question: str, query: np.ndarray, rows: Sequence[int]):
+        """The sentences of the passages ``rows`` (best first) as scored answer candidates (index.answer)."""
+        top = [(row, self.passages[row]) for row in rows]
+        return candidates(question, query, top, self.components.sentences, self.lexicon, self._terms_of)
+
+    def _terms_of(self, ids: Sequence[int], texts: Sequence[str]) -> list[list[str]]:
+        """The sentences' terms, tokenized once per sentence and kept (up to TERMS_CACHED sentences).
+
+        Threads sharing the retriever may fill or reset the cache at once: each reads from the
+        dict it started with and its own fresh terms, so a reset elsewhere never loses an entry here.
+        """
+        known = self._sentence_terms
+        missing = [(i, t) for i, t in zip(ids, texts, strict=True) if i not in known]
+        fresh = dict(zip((i for i, _ in missing), self.lexicon.terms([t for _, t in missing]), strict=True)) if missing else {}
+        if fresh:
+            if len(known) > TERMS_CACHED:
+                self._sentence_terms = {}
+            self._sentence_terms.update(fresh)
+        return [fresh[i] if i in fresh else known[i] for i in ids]
 
     def _collapse(self, pool: list[_Candidate], need: int) -> list[_Candidate]:
         """Keep the best-ranked copy of any text shown twice; the others become its ``also_in``.

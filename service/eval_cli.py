@@ -139,6 +139,18 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     t.add_argument("--rounds", type=int, default=3, help="times each question is asked per configuration (default 3)")
     t.set_defaults(handler=cmd_bench)
 
+    w = nested.add_parser(
+        "answer-weights",
+        parents=[flags],
+        help="choose the answer sentence's weights on the question set, with halves and kinds held out",
+        description="Ask every answerable question once, score the sentences of its top results as answers under "
+        "each point of a coarse grid of weights (eval/answer_weights.py), and print the point chosen on all "
+        "questions and the held-out table: weights chosen without half of the questions, or without one kind, "
+        "scored on those questions.",
+    )
+    w.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
+    w.set_defaults(handler=cmd_answer_weights)
+
     d = nested.add_parser(
         "draft",
         parents=[settings_flags],
@@ -174,6 +186,21 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
                    "keeps the ranking's own mmr_lambda (--set mmr_lambda=…)")
     a.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for ablation.json and ablation.md (default {DEFAULT_OUT}/)")
     a.set_defaults(handler=cmd_ablation)
+
+
+def cmd_answer_weights(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
+    from eval.answer_weights import collect, report
+    from eval.questions import QuestionSetError, load_questions
+    from eval.relevance import Corpus, gold_spans
+
+    try:
+        questions = load_questions(args.questions, settings.corpus_dir)
+        spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
+    except QuestionSetError as exc:
+        raise UsageError(f"question set: {exc}") from None
+    retriever = load(settings, progress=True).with_ranking(_ranking(args, settings))
+    print(report(collect(retriever, questions, spans)))
+    return 0
 
 
 def cmd_draft(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
