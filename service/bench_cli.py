@@ -125,18 +125,24 @@ def cmd_cli(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     return 0
 
 
+def _questions(path: Path, corpus_dir: Path) -> list[str]:
+    """The distinct questions of a question set, asked by the load and swap benchmarks."""
+    from eval.questions import QuestionSetError, load_questions
+
+    try:
+        return list(dict.fromkeys(q.question for q in load_questions(path, corpus_dir)))
+    except QuestionSetError as exc:
+        raise UsageError(f"question set: {exc}") from None
+
+
 def cmd_swap(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     import shutil
 
-    from eval.questions import QuestionSetError, load_questions
     from eval.swap_bench import markdown, run_swap, write
     from index import Embedder, build_index
     from index.store import POINTER
 
-    try:
-        questions = list(dict.fromkeys(q.question for q in load_questions(args.questions, settings.corpus_dir)))
-    except QuestionSetError as exc:
-        raise UsageError(f"question set: {exc}") from None
+    questions = _questions(args.questions, settings.corpus_dir)
     shutil.rmtree(args.work, ignore_errors=True)
     shutil.copytree(settings.corpus_dir, args.work / "corpus")
     scratch = settings.model_copy(update={"corpus_dir": args.work / "corpus", "index_dir": args.work / "index", "cache_size": 0,
@@ -179,14 +185,10 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings, load: Any) -> int:
 
 def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     from eval.load import markdown, run_load, write
-    from eval.questions import QuestionSetError, load_questions
     from index import Embedder
     from service.lane import torch_thread_count
 
-    try:
-        questions = list(dict.fromkeys(q.question for q in load_questions(args.questions, settings.corpus_dir)))
-    except QuestionSetError as exc:
-        raise UsageError(f"question set: {exc}") from None
+    questions = _questions(args.questions, settings.corpus_dir)
     if args.url:
         server_info: dict[str, Any] = {"started_by_bench": False}
         url, pid = args.url.rstrip("/"), None
@@ -218,7 +220,6 @@ def cmd_load(args: argparse.Namespace, settings: Settings, load: Any) -> int:
 
 
 def cmd_scale(args: argparse.Namespace, settings: Settings, load: Any) -> int:
-    from eval.questions import QuestionSetError, load_questions
     from eval.scale import anchor_texts, markdown, run_scale, write
     from index import Embedder
     from index.build import passages_for
@@ -228,10 +229,7 @@ def cmd_scale(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     cranfield = args.cranfield if args.anchors == "seeds+cranfield" else None
     if cranfield is not None and not (cranfield / "corpus.jsonl").is_file():
         raise UsageError(f"no Cranfield collection at {cranfield} (or use --anchors seeds)")
-    try:
-        questions = list(dict.fromkeys(q.question for q in load_questions(DEFAULT_QUESTIONS, settings.corpus_dir)))
-    except QuestionSetError as exc:
-        raise UsageError(f"question set: {exc}") from None
+    questions = _questions(DEFAULT_QUESTIONS, settings.corpus_dir)
     embedder = Embedder(settings.model)
     config = settings.index_config()
     passages, _ = passages_for(read_corpus(config.corpus_dir, config.files), config, embedder)
