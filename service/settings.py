@@ -104,7 +104,7 @@ class Settings(_RankedSettings):
     max_connections: int = Field(2048, ge=1, le=1_000_000, description="Open connections beyond which a new connection's requests get 503 with Retry-After at once; at start the open-file limit is raised to fit, up to the hard limit.")
     drain_s: float = Field(30.0, ge=0.0, le=3600.0, description="On SIGTERM: stop accepting, answer the requests already received (with Connection: close) for up to this long, then exit.")
     # Access control (service/access.py).
-    api_key: SecretStr | None = Field(None, description="If set, every route but /livez and /readyz needs the header Authorization: Bearer <key>; unset, the API is open (a warning is logged when host is not a loopback address).")
+    api_key: SecretStr | None = Field(None, description="If set, every route but the probes (/livez, /readyz) and the question page's own files (/, /ui/*) needs the header Authorization: Bearer <key>; unset, the API is open (a warning is logged when host is not a loopback address).")
     cors_origins: Annotated[list[str], NoDecode] = Field([], description="Browser origins allowed to call the API (CORS), comma-separated; none by default.")
     api_docs: bool = Field(True, description="Serve the API documentation pages (/docs, /redoc) and /openapi.json.")
 
