@@ -90,6 +90,22 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     w.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for swap.json and swap.md (default {DEFAULT_OUT}/)")
     w.set_defaults(handler=cmd_swap)
 
+    w = nested.add_parser(
+        "rolling",
+        parents=[settings_flags],
+        help="a rolling update: replicas of one index folder, clients asking them in turn, `cited index` publishing; count failed requests and time each replica's switch",
+        description="Copy the corpus into a scratch folder and build it; start --replicas `cited serve` processes with role=replica on "
+        "that one index folder, each on its own free port; while the clients ask the replicas in turn, publish --rounds new builds "
+        "(one document added each time) with a separate `cited index` process. Write rolling.json and rolling.md.",
+    )
+    w.add_argument("--replicas", type=positive, default=2, help="replica servers (default 2)")
+    w.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set whose questions are asked (default {DEFAULT_QUESTIONS})")
+    w.add_argument("--clients", type=positive, default=8, help="concurrent clients, each sending to the replicas in turn (default 8)")
+    w.add_argument("--rounds", type=positive, default=2, help="builds published (default 2)")
+    w.add_argument("--work", type=Path, default=Path(".cited/bench-rolling"), help="scratch folder, emptied first (default .cited/bench-rolling)")
+    w.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rolling.json and rolling.md (default {DEFAULT_OUT}/)")
+    w.set_defaults(handler=cmd_rolling)
+
     r = nested.add_parser(
         "rebuild",
         parents=[settings_flags],
@@ -163,6 +179,59 @@ def cmd_swap(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     print(markdown(report))
     print(f"wrote {json_path} and {md_path}")
     return 0
+
+
+def cmd_rolling(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import shutil
+
+    from eval.rolling import markdown, run_rolling, write
+
+    questions = _questions(args.questions, settings.corpus_dir)
+    shutil.rmtree(args.work, ignore_errors=True)
+    shutil.copytree(settings.corpus_dir, args.work / "corpus")
+    scratch = settings.model_copy(update={"corpus_dir": args.work / "corpus", "index_dir": args.work / "index", "cache_size": 0,
+                                          "host": "127.0.0.1", "log_level": "warning", "watch": False})
+    cited_index(scratch)
+
+    def publish(n: int) -> tuple[str, float]:
+        (scratch.corpus_dir / f"published-{n}.txt").write_text(f"Publish {n}\n\nRound {n} of the rolling update benchmark added this file.\n", encoding="utf-8")
+        return cited_index(scratch)
+
+    absent = args.work / "replicas-read-no-corpus"  # a replica serves what the writer published: it never looks at a corpus
+    with replica_servers(scratch.model_copy(update={"corpus_dir": absent}), args.replicas) as urls:
+        report = run_rolling(urls, questions, publish, clients=args.clients, rounds=args.rounds)
+    report["reload_interval_s"] = scratch.reload_interval_s
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the rolling report to {args.out}: {exc}") from None
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@contextmanager
+def replica_servers(settings: Settings, count: int) -> Iterator[list[str]]:
+    """``count`` `cited serve` processes with role=replica on ``settings``' index folder, each on a free port; yields their URLs."""
+    with _servers([settings.model_copy(update={"port": _free_port(), "role": "replica"}) for _ in range(count)]) as started:
+        yield [url for url, _ in started]
+
+
+def cited_index(settings: Settings) -> tuple[str, float]:
+    """Run `cited index` in its own process, the one writer beside the replicas; returns the build CURRENT
+    names afterwards and when CURRENT was written (``time.time()`` scale)."""
+    from index.store import POINTER, pointed
+
+    env = {**os.environ, **settings.environment()}
+    done = subprocess.run([sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['index']))"],
+                          env=env, capture_output=True, text=True, timeout=START_SECONDS)
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()
+        raise UsageError(f"cited index failed: {last[-1] if last else 'exit ' + str(done.returncode)}")
+    build = pointed(settings.index_dir)
+    if build is None:
+        raise UsageError(f"cited index published nothing at {settings.index_dir}")
+    return build, (settings.index_dir / POINTER).stat().st_mtime
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, load: Any) -> int:
@@ -266,33 +335,45 @@ def _nothing(url: str) -> Iterator[tuple[str, int | None]]:
 @contextmanager
 def _server(settings: Settings) -> Iterator[tuple[str, int | None]]:
     """`cited serve` in a child process, configured through the environment like any deployment."""
+    with _servers([settings]) as started:
+        yield started[0]
+
+
+@contextmanager
+def _servers(many: list[Settings]) -> Iterator[list[tuple[str, int | None]]]:
+    """Several `cited serve` processes, started together (each loads its model meanwhile); yields (url, pid) of each once all answer."""
     import httpx
 
-    env = {**os.environ, **settings.environment()}
     command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://{settings.host}:{settings.port}"
+    processes: list[subprocess.Popen] = []
     try:
+        for settings in many:
+            env = {**os.environ, **settings.environment()}
+            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        urls = [f"http://{settings.host}:{settings.port}" for settings in many]
         deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                last = (process.stderr.read() if process.stderr else "").strip().splitlines()
-                raise UsageError(f"the server did not start: {last[-1] if last else 'exit ' + str(process.returncode)}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise UsageError(f"the server did not answer {url}/health within {START_SECONDS} s")
-            time.sleep(0.25)
-        yield url, process.pid
+        for process, url in zip(processes, urls, strict=True):
+            while True:
+                if process.poll() is not None:
+                    last = (process.stderr.read() if process.stderr else "").strip().splitlines()
+                    raise UsageError(f"the server did not start: {last[-1] if last else 'exit ' + str(process.returncode)}")
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise UsageError(f"the server did not answer {url}/health within {START_SECONDS} s")
+                time.sleep(0.25)
+        yield [(url, process.pid) for url, process in zip(urls, processes, strict=True)]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _free_port() -> int:
