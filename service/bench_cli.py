@@ -106,6 +106,24 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     w.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rolling.json and rolling.md (default {DEFAULT_OUT}/)")
     w.set_defaults(handler=cmd_rolling)
 
+    k = nested.add_parser(
+        "capacity",
+        parents=[settings_flags],
+        help="per-passage costs (embedding, build folder, FAISS, BM25, Milvus Lite) and their projection to 10M and 100M passages; write capacity.json and capacity.md",
+        description="Build a real index of the first --docs documents of a BEIR collection and measure its bytes per passage and the "
+        "memory it takes loaded; time the model on one core over its passages and sentences; then at each --sizes, FAISS (exact "
+        "and IVF), BM25 and, if pymilvus and milvus-lite are installed, one Milvus Lite collection with the same fields and a BM25 "
+        "function. The projection to 10M and 100M passages is computed from those numbers (docs/capacity.md).",
+    )
+    k.add_argument("--collection", type=Path, default=DEFAULT_CRANFIELD, help=f"BEIR collection whose documents are built (default {DEFAULT_CRANFIELD})")
+    k.add_argument("--docs", type=positive, default=300, help="documents of it to build (default 300)")
+    k.add_argument("--sizes", type=_sizes, default=[10_000, 100_000], help="synthetic passages per measured size (default 10000,100000)")
+    k.add_argument("--queries", type=positive, default=100, help="questions searched per size and backend (default 100)")
+    k.add_argument("--milvus", action=argparse.BooleanOptionalAction, default=True, help="measure Milvus Lite too (default on, if installed)")
+    k.add_argument("--work", type=Path, default=Path(".cited/bench-capacity"), help="scratch folder, emptied first (default .cited/bench-capacity)")
+    k.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for capacity.json and capacity.md (default {DEFAULT_OUT}/)")
+    k.set_defaults(handler=cmd_capacity)
+
     r = nested.add_parser(
         "rebuild",
         parents=[settings_flags],
@@ -232,6 +250,53 @@ def cited_index(settings: Settings) -> tuple[str, float]:
     if build is None:
         raise UsageError(f"cited index published nothing at {settings.index_dir}")
     return build, (settings.index_dir / POINTER).stat().st_mtime
+
+
+def cmd_capacity(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import itertools
+    import shutil
+
+    import torch
+
+    from eval.beir import load_beir
+    from eval.beir_index import materialise
+    from eval.capacity import markdown, measure_build, measure_embedding, measure_loaded, run_capacity, write
+    from index import Embedder, build_index
+    from index.chunk import embedding_input
+    from index.highlight import sentence_spans
+
+    collection = load_beir(args.collection)
+    shutil.rmtree(args.work, ignore_errors=True)
+    materialise(itertools.islice(collection.docs.values(), args.docs), args.work / "corpus")
+    config = settings.model_copy(update={"corpus_dir": args.work / "corpus", "index_dir": args.work / "index"}).index_config()
+    embedder = Embedder(settings.model)
+    print(f"building {args.docs} documents of {args.collection}", file=sys.stderr)
+    stored = build_index(config, embedder)
+    passages = stored.passages
+    build = measure_build(stored.path, len(passages), measure_loaded(config.index_dir, settings.model))
+    texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
+    sentences = [s.text for s in sentence_spans(passages)[0]]
+    apart = stored.manifest.get("sentence_vectors", {}).get("encoded_apart", len(sentences))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        print(f"timing the model on one core: {min(len(texts), 200)} passages, {min(len(sentences), 400)} sentences", file=sys.stderr)
+        embedding = measure_embedding(lambda batch: embedder.encode(batch, batch_size=settings.batch_size), texts[:200], sentences[:400],
+                                      sentences_per_passage=apart / len(passages))
+    finally:
+        torch.set_num_threads(threads)
+    anchors = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal)
+    questions = list(collection.queries.values())
+    report = run_capacity(embedding, build, anchors, sentences, questions, args.sizes, args.queries, args.work / "sizes",
+                          milvus=args.milvus, progress=lambda line: print(line, file=sys.stderr))
+    report["measured"]["collection"] = {"path": str(args.collection), "docs": args.docs, "passages": len(passages)}
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the capacity report to {args.out}: {exc}") from None
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, load: Any) -> int:
