@@ -205,10 +205,13 @@ def measure_milvus(anchors: np.ndarray, sentences: Sequence[str], questions: Seq
         lexical = _timed(lambda i: client.search("capacity", data=[questions[i % len(questions)]], anns_field="sparse", limit=K,
                                                  output_fields=["row"], search_params={"metric_type": "BM25"}), queries)
         index = client.describe_index("capacity", "vector")
+        size = _size(path)  # flushed and indexed
     finally:
         client.close()
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-    shutil.rmtree(path, ignore_errors=True)
+    deadline = time.monotonic() + 10
+    while path.exists() and time.monotonic() < deadline:  # the Lite server may still be writing as it stops
+        shutil.rmtree(path, ignore_errors=True)
+        time.sleep(0.2)
     return {
         "passages": n,
         "index": index.get("index_type", index_type),
@@ -218,6 +221,10 @@ def measure_milvus(anchors: np.ndarray, sentences: Sequence[str], questions: Seq
         "dense_p50_ms": round(statistics.median(dense), 3),
         "bm25_p50_ms": round(statistics.median(lexical), 3),
     }
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def _timed(search: Callable[[int], object], count: int) -> list[float]:
