@@ -145,3 +145,11 @@ def test_a_replica_keeps_answering_from_a_build_folder_deleted_under_it(small_co
 def test_a_replica_cannot_watch_the_corpus() -> None:
     with pytest.raises(ValidationError, match="a replica never builds"):
         Settings(role="replica", watch=True)
+
+
+def test_a_replica_started_before_any_publish_says_so_in_one_line(tmp_path: Path, embedder) -> None:
+    from index.errors import IndexMissing
+
+    with pytest.raises(IndexMissing, match="build it with `cited index`"):
+        load_published(tmp_path / "index", embedder, Settings().ranking_config())
+    assert not (tmp_path / "index").exists()  # a replica writes nothing, not even the folder
