@@ -324,6 +324,15 @@ def milvus_choice(n: int, dim: int, node_gb: float = NODE_GB) -> tuple[str, str]
                        f"(IVF_PQ: {n * sizes['IVF_PQ']['ram'] / 1e9:.1f} GB, if there is no NVMe and lower recall will do)")
 
 
+def replica_bytes_per_passage(build: dict[str, Any]) -> float:
+    """What a FAISS replica holds per passage: the RSS a loaded build added, but never less than the
+    build's files other than the memory-mapped texts, all of which a server reads into memory. (The
+    RSS difference can come out lower: memory the model's warm-up freed is reused by the load.)"""
+    parts = build["bytes_per_passage"]
+    held = sum(size for name, size in parts.items() if name not in ("texts", "manifest.json"))
+    return max(build["loaded_bytes_per_passage"], held)
+
+
 def project(measured: dict[str, Any], sizes: Sequence[int] = PROJECTED, day_s: int = DAY_S, node_gb: float = NODE_GB) -> list[dict[str, Any]]:
     """The plan at each size: a pure function of the measured costs."""
     dim = measured["dimension"]
@@ -344,7 +353,7 @@ def project(measured: dict[str, Any], sizes: Sequence[int] = PROJECTED, day_s: i
             "workers_8_cores_for_one_day": math.ceil(cores / 8),
             "build_folder_gb": round(n * build["folder_bytes_per_passage"] / 1e9, 1),
             "faiss_ivf_gb": round(n * largest_ivf["bytes_per_passage"] / 1e9, 1) if largest_ivf else None,
-            "faiss_replica_memory_gb": round(n * build["loaded_bytes_per_passage"] / 1e9, 1),
+            "faiss_replica_memory_gb": round(n * replica_bytes_per_passage(build) / 1e9, 1),
             "milvus_disk_gb": round(n * milvus["disk_bytes_per_passage"] / 1e9, 1) if milvus else None,
             "milvus_ram_gb": {name: round(n * b["ram"] / 1e9, 1) for name, b in layouts.items()},
             "milvus_ssd_gb": {name: round(n * b["ssd"] / 1e9, 1) for name, b in layouts.items()},
@@ -369,8 +378,9 @@ def markdown(report: dict[str, Any]) -> str:
          f"passages {emb['passage_s_per_1k']} s/1k, sentences {emb['sentence_s_per_1k']} s/1k × {emb['sentences_per_passage']} per passage"],
         ["build folder, whole", f"{build['folder_bytes_per_passage']:,.0f} B per passage",
          ", ".join(f"{k} {v:,.0f}" for k, v in build["bytes_per_passage"].items())],
-        ["a loaded build in a server (RSS)", f"{build['loaded_bytes_per_passage']:,.0f} B per passage",
-         f"measured on {build['passages']} passages, beside the model's process of {build['model_process_mb']} MB"],
+        ["a loaded build in a server", f"{replica_bytes_per_passage(build):,.0f} B per passage",
+         f"RSS added by loading {build['passages']} passages: {build['loaded_bytes_per_passage']:,.0f} B per passage, beside the model's "
+         f"process of {build['model_process_mb']} MB; at least the files it reads into memory (all but texts and manifest)"],
     ]
     for r in m["faiss"]:
         cost_rows.append([f"FAISS {r['index']}, {r['passages']:,} vectors", f"{r['bytes_per_passage']:,.0f} B per passage",

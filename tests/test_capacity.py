@@ -38,7 +38,9 @@ def test_the_projection_is_the_arithmetic_of_the_measured_costs() -> None:
     assert ten["embedding_core_hours"] == pytest.approx(10_000 * 20.0 / 3600, abs=0.1)
     assert ten["cores_for_one_day"] == math.ceil(10_000 * 20.0 / DAY_S) == 3
     assert hundred["cores_for_one_day"] == math.ceil(100_000 * 20.0 / DAY_S) == 24 and hundred["workers_8_cores_for_one_day"] == 3
-    assert ten["build_folder_gb"] == 80.0 and ten["faiss_replica_memory_gb"] == 60.0
+    assert ten["build_folder_gb"] == 80.0 and ten["faiss_replica_memory_gb"] == 60.0  # the RSS measured, above the files' 1,536 B
+    low_rss = measured(loaded=1000.0)
+    assert project(low_rss)[0]["faiss_replica_memory_gb"] == 15.4  # never less than the files a server reads: here faiss.index's 1,536 B
     assert ten["faiss_ivf_gb"] == pytest.approx(15.6)  # the largest measured IVF size is the one projected
     assert hundred["milvus_disk_gb"] == 400.0
     # rerunning with other measurements redraws the plan: nothing in it is fixed
