@@ -54,7 +54,6 @@ def test_two_replicas_in_one_process_follow_a_publish_without_a_failed_request(s
         assert seen["requests"] > 0 and seen["builds_answered_from"] == [first.path.name, last], seen
 
 
-@pytest.mark.slow
 def test_two_replicas_follow_a_rolling_update_by_cited_index_without_a_failed_request(small_corpus: Path, tmp_path: Path) -> None:
     """The real thing, through `cited bench rolling`: two `cited serve --role replica` processes on one
     index folder (and no corpus), clients asking them in turn, a `cited index` process publishing a changed corpus.
