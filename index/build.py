@@ -111,7 +111,7 @@ def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredInd
     extras = _components(passages, texts, sentences, members, embedded, config.exact_up_to)
     extras[TEXTS] = write_texts(corpus.documents)  # what citations slice, served without re-reading the corpus
     hooks = {} if milvus is None else {
-        "before_publish": lambda build: milvus.write(build, passages, embedded.passages, texts),  # before CURRENT names it
+        "before_publish": lambda build: milvus.write(build, passages, embedded.passages, texts, BM25Index.analyser().terms),  # before CURRENT names it
         "removed": lambda build: milvus.drop([build]),
     }
     write_index(config.index_dir, manifest, passages, embedded.passages, extras, exact_up_to=config.exact_up_to, **hooks)

@@ -9,8 +9,9 @@ Collection ``cited_<build folder name>``, written by ``cited index`` before CURR
 
     row     INT64 primary key: the passage's row in passages.jsonl
     vector  FLOAT_VECTOR, IP on unit vectors (= cosine, as FAISS), FLAT: exact like the FAISS default
-    text    VARCHAR, analysed (analyzer()) -- the words of the text bm25s indexes (title and heading when embedded)
-    sparse  SPARSE_FLOAT_VECTOR made from text by Milvus's BM25 function (k1, b as bm25s's)
+    terms   VARCHAR, analysed (ANALYZER): index.lexical's terms of the text bm25s indexes (see Terms)
+    sparse  SPARSE_FLOAT_VECTOR made from terms by Milvus's BM25 function (k1, b as bm25s's)
+    text    VARCHAR, the passage's own text
     doc_id, source, start, end: the citation of the passage, for filters and inspection
 
 The build folder stays the source of truth: passages, sentences, document texts and the answer's
@@ -20,13 +21,13 @@ term statistics are read from it; Milvus answers the two candidate searches and 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index.errors import CitedError
-from index.lexical import B, K1, STEMMER_LANGUAGE, TOKEN_PATTERN
+from index.lexical import B, K1
 from index.ties import TIE_SLACK, Key, cut_is_settled, top
 
 if TYPE_CHECKING:
@@ -40,31 +41,25 @@ TEXT_BYTES = 65_535  # Milvus's largest VARCHAR
 CONNECT_TIMEOUT_S = 10.0
 
 
-def analyzer() -> dict[str, Any]:
-    """Milvus's analyser, set as index.lexical's: lowercase, bm25s's English stopword list
-    (literally), Snowball English stemmer, in that order. Its input is :func:`words`."""
-    from bm25s.stopwords import STOPWORDS_EN
+# Milvus's analyser sees index.lexical's terms, one space apart: it only splits at the spaces and
+# lower-cases (a no-op on terms). Why not its own stop and stemmer filters: docs/stores.md, and
+# Terms below.
+ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 
-    return {
-        "tokenizer": "standard",
-        "filter": ["lowercase", {"type": "stop", "stop_words": sorted(STOPWORDS_EN)}, {"type": "stemmer", "language": STEMMER_LANGUAGE}],
-    }
+Terms = Callable[[Sequence[str]], list[list[str]]]
+"""index.lexical's analysis (BM25Index.terms: lower case, bm25s's word pattern, English stopwords,
+Snowball English stemmer), run here at insert and at query time alike.
 
-
-_WORD = re.compile(TOKEN_PATTERN)
-
-
-def words(text: str) -> str:
-    """``text`` as bm25s splits it (index.lexical's word pattern), one space between words.
-
-    Milvus's standard tokenizer splits at Unicode word boundaries, which differ from the regex
-    on text this corpus is full of: ``Taliban’s`` (a curly apostrophe) stays one token the
-    stemmer does not reduce to ``taliban``, ``U.S.`` and ``1,000`` stay one token, and single
-    letters and digits are kept. Measured on the seeds, those differences moved every question's
-    BM25 list and two questions' hit@3 (docs/stores.md). Split here, at insert and at query time
-    alike, the standard tokenizer only finds the spaces, so both engines count the same terms.
-    """
-    return " ".join(_WORD.findall(text))
+Milvus's own analyser filters were set to the same chain first (standard tokenizer, lowercase,
+bm25s's stopword list, stemmer english): Milvus Lite 3.2 accepts the stemmer filter but does not
+stem (``meetings`` never matched ``meeting``; Lite 2.5, the server's engine, does), and the standard
+tokenizer splits at Unicode word boundaries where bm25s uses a regex (``Taliban’s``, ``U.S.``,
+``1,000``, single letters). On the seeds every question's BM25 list moved and hit@3 lost two
+questions. Analysed here, both stores count exactly the same terms on any Milvus version, and
+Milvus still does the BM25 itself: term and document statistics, idf, length normalisation, the
+inverted index. Its score is bm25s's times k1 + 1 (classic BM25 against bm25s's Lucene variant):
+the same order, and min-max fusion cancels the factor.
+"""
 
 
 def collection_name(build: str) -> str:
@@ -100,7 +95,8 @@ class MilvusWriter:
         self.uri = uri
         self.client = connect(uri, token)
 
-    def write(self, build: str, passages: Sequence[Passage], vectors: np.ndarray, texts: Sequence[str]) -> str:
+    def write(self, build: str, passages: Sequence[Passage], vectors: np.ndarray, texts: Sequence[str], terms: Terms) -> str:
+        """The collection of ``build``: ``texts[i]`` is what bm25s indexed for passage i, ``terms`` its analysis."""
         from pymilvus import DataType, Function, FunctionType
 
         name = collection_name(build)
@@ -110,23 +106,26 @@ class MilvusWriter:
             schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("row", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
-            schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES, enable_analyzer=True, analyzer_params=analyzer())
+            schema.add_field("terms", DataType.VARCHAR, max_length=TEXT_BYTES, enable_analyzer=True, analyzer_params=ANALYZER)
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES)
             schema.add_field("doc_id", DataType.VARCHAR, max_length=1024)
             schema.add_field("source", DataType.VARCHAR, max_length=4096)
             schema.add_field("start", DataType.INT64)
             schema.add_field("end", DataType.INT64)
-            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"], output_field_names=["sparse"]))
             index = self.client.prepare_index_params()
             index.add_index("vector", index_type="FLAT", metric_type="IP")
             index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params={"bm25_k1": K1, "bm25_b": B})
             self.client.create_collection(name, schema=schema, index_params=index)
             vectors = np.ascontiguousarray(vectors, dtype=np.float32)
             for at in range(0, len(passages), INSERT_BATCH):
+                batch = passages[at : at + INSERT_BATCH]
+                analysed = terms(texts[at : at + len(batch)])
                 self.client.insert(name, [
-                    {"row": row, "vector": vectors[row].tolist(), "text": _fit(words(texts[row])), "doc_id": p.doc_id, "source": p.source,
-                     "start": p.start, "end": p.end}
-                    for row, p in enumerate(passages[at : at + INSERT_BATCH], at)
+                    {"row": row, "vector": vectors[row].tolist(), "terms": _fit(" ".join(t)), "text": _fit(p.text),
+                     "doc_id": p.doc_id, "source": p.source, "start": p.start, "end": p.end}
+                    for (row, p), t in zip(enumerate(batch, at), analysed, strict=True)
                 ])
             self.client.flush(name)
             self.client.load_collection(name)
@@ -147,6 +146,11 @@ class MilvusWriter:
                 pass
 
 
+def _row(hit: Any) -> int:
+    """The row of a search hit: pymilvus 2.x names the primary key ``id``, Milvus Lite 3 by its field name."""
+    return int(hit["id"]) if "id" in hit else int(hit["entity"]["row"])
+
+
 def _fit(text: str) -> str:
     """``text`` cut to Milvus's VARCHAR limit (bytes) at a character boundary; passages are far shorter."""
     data = text.encode("utf-8")
@@ -158,11 +162,11 @@ class MilvusStore:
 
     name = "milvus"
 
-    def __init__(self, client: Any, collection: str, total: int, dimension: int) -> None:
-        self.client, self.collection, self.total, self._dimension = client, collection, total, dimension
+    def __init__(self, client: Any, collection: str, total: int, dimension: int, terms: Terms) -> None:
+        self.client, self.collection, self.total, self._dimension, self.terms = client, collection, total, dimension, terms
 
     @classmethod
-    def open(cls, uri: str, token: str | None, stored: StoredIndex) -> MilvusStore:
+    def open(cls, uri: str, token: str | None, stored: StoredIndex, terms: Terms) -> MilvusStore:
         client = connect(uri, token)
         name = collection_name(stored.path.name)
         try:
@@ -181,7 +185,7 @@ class MilvusStore:
             raise MilvusUnavailable(f"cannot open the Milvus collection {name} at {uri}: {_one_line(exc)}") from None
         if rows != len(stored.passages):
             raise MilvusUnavailable(f"Milvus collection {name} at {uri} holds {rows} rows, the build {len(stored.passages)} passages: rebuild it")
-        return cls(client, name, rows, dimension)
+        return cls(client, name, rows, dimension, terms)
 
     @property
     def dimension(self) -> int:
@@ -190,7 +194,7 @@ class MilvusStore:
     def _search(self, data: list, field: str, metric: str, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
         found = self.client.search(self.collection, data=data, anns_field=field, limit=limit, output_fields=["row"],
                                    search_params={"metric_type": metric})
-        return [(np.fromiter((h["row"] for h in hits), np.int64, len(hits)), np.fromiter((h["distance"] for h in hits), np.float64, len(hits)))
+        return [(np.fromiter((_row(h) for h in hits), np.int64, len(hits)), np.fromiter((h["distance"] for h in hits), np.float64, len(hits)))
                 for hits in found]
 
     def _deepening(self, data: list, field: str, metric: str, depth: int, scored) -> list[list[tuple[int, float]]]:
@@ -215,11 +219,14 @@ class MilvusStore:
         if depth <= 0 or not questions:
             return [[] for _ in questions]
         # Milvus Lite reports BM25 as a distance (the score negated), a Milvus server as the score: both are |score|.
-        data = [words(q) for q in questions]
-        if not any(data):  # nothing Milvus could match: no word of two characters
-            return [[] for _ in questions]
-        answers = self._deepening([d or "_" for d in data], "sparse", "BM25", depth, np.abs)
-        return [top(s[s > 0], depth, key, rows=rows[s > 0]) for rows, s in answers]
+        data = [" ".join(t) for t in self.terms(list(questions))]
+        asked = [i for i, d in enumerate(data) if d]  # a question of stopwords alone matches nothing (as in bm25s)
+        out: list[list[tuple[int, float]]] = [[] for _ in questions]
+        if asked:
+            answers = self._deepening([data[i] for i in asked], "sparse", "BM25", depth, np.abs)
+            for i, (rows, s) in zip(asked, answers, strict=True):
+                out[i] = top(s[s > 0], depth, key, rows=rows[s > 0])
+        return out
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         if not len(rows):

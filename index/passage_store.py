@@ -52,7 +52,7 @@ def open_store(config: StoreConfig, stored: StoredIndex, components: Components)
     if config.kind == "milvus":
         from index.milvus_store import MilvusStore  # pymilvus only when asked for
 
-        return MilvusStore.open(config.uri(stored.path.parent), config.milvus_token, stored)
+        return MilvusStore.open(config.uri(stored.path.parent), config.milvus_token, stored, components.lexical.terms)
     from index.faiss_store import FaissStore
 
     return FaissStore(stored.vector_index, components.lexical)

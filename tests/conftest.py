@@ -73,7 +73,7 @@ def milvus_retriever(seed_retriever: Retriever, tmp_path_factory: pytest.TempPat
     context = bool(stored.manifest["chunking"]["embed_context"])
     texts = [embedding_input(p.title, p.heading, p.text, context) for p in stored.passages]
     vectors = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal)
-    MilvusWriter(config.uri(stored.path.parent)).write(stored.path.name, stored.passages, vectors, texts)
+    MilvusWriter(config.uri(stored.path.parent)).write(stored.path.name, stored.passages, vectors, texts, retriever.components.lexical.terms)
     return Retriever(retriever.embedder, stored, retriever.ranking, config)
 
 
