@@ -21,7 +21,9 @@ term statistics are read from it; Milvus answers the two candidate searches and 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,6 +80,8 @@ def connect(uri: str, token: str | None = None) -> Any:
     except ImportError:
         raise MilvusUnavailable(f"store=milvus needs the milvus extra (pymilvus, milvus-lite): {INSTALL}") from None
     try:
+        if "://" not in uri:  # a Milvus Lite file: its folder must exist (the index folder, before the first build)
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
         return MilvusClient(uri=uri, token=token or "", timeout=CONNECT_TIMEOUT_S)
     except Exception as exc:  # pymilvus raises MilvusException, grpc errors or ConnectionError for the same fault
         raise MilvusUnavailable(f"cannot reach Milvus at {uri}: {_one_line(exc)}") from None
@@ -164,6 +168,10 @@ class MilvusStore:
 
     def __init__(self, client: Any, collection: str, total: int, dimension: int, terms: Terms) -> None:
         self.client, self.collection, self.total, self._dimension, self.terms = client, collection, total, dimension, terms
+        # The vectors that came back with this thread's last dense search. The ranking asks for
+        # vectors of rows it just got (best_cosine, MMR, feedback), mostly dense hits: kept per
+        # thread, they cost no second round trip, and nothing outlives the next search.
+        self._with_hits = threading.local()
 
     @classmethod
     def open(cls, uri: str, token: str | None, stored: StoredIndex, terms: Terms) -> MilvusStore:
@@ -192,8 +200,11 @@ class MilvusStore:
         return self._dimension
 
     def _search(self, data: list, field: str, metric: str, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        found = self.client.search(self.collection, data=data, anns_field=field, limit=limit, output_fields=["row"],
+        dense = field == "vector"
+        found = self.client.search(self.collection, data=data, anns_field=field, limit=limit, output_fields=["row", "vector"] if dense else ["row"],
                                    search_params={"metric_type": metric})
+        if dense:  # measured: asking for the vectors with the hits costs the search nothing
+            self._with_hits.vectors = {_row(h): h["entity"]["vector"] for hits in found for h in hits}
         return [(np.fromiter((_row(h) for h in hits), np.int64, len(hits)), np.fromiter((h["distance"] for h in hits), np.float64, len(hits)))
                 for hits in found]
 
@@ -231,6 +242,7 @@ class MilvusStore:
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         if not len(rows):
             return np.zeros((0, self._dimension), np.float32)
-        wanted = sorted({int(r) for r in rows})
-        got = {int(r["row"]): r["vector"] for r in self.client.query(self.collection, ids=wanted, output_fields=["vector"])}
+        got = dict(getattr(self._with_hits, "vectors", {}))
+        if wanted := sorted({int(r) for r in rows} - got.keys()):
+            got.update((int(r["row"]), r["vector"]) for r in self.client.query(self.collection, ids=wanted, output_fields=["vector"]))
         return np.asarray([got[int(r)] for r in rows], dtype=np.float32)
