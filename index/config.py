@@ -41,7 +41,7 @@ class StoreConfig:
     """
 
     kind: Store = field(default="faiss", metadata={"description": "Where passages are searched: faiss (embedded FAISS + bm25s files in the build folder) or milvus (a Milvus collection per build, dense vectors and BM25; needs the milvus extra). docs/stores.md."})
-    milvus_uri: str | None = field(default=None, metadata={"description": "With store=milvus: a Milvus Lite file path, or http://host:19530 for a Milvus standalone or cluster. Unset: milvus.db in index_dir (Milvus Lite)."})
+    milvus_uri: str | None = field(default=None, metadata={"description": "With store=milvus: a Milvus Lite file (a path ending in .db; one process at a time), or http://host:19530 for a Milvus standalone or cluster (any number of replicas). Unset: milvus.db in index_dir."})
     milvus_token: str | None = field(default=None, metadata={"description": "With store=milvus: the token (user:password, or an API key) of a Milvus server that needs one."})
 
     def uri(self, index_dir: Path) -> str:

@@ -20,6 +20,7 @@ term statistics are read from it; Milvus answers the two candidate searches and 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -79,12 +80,23 @@ def connect(uri: str, token: str | None = None) -> Any:
         from pymilvus import MilvusClient
     except ImportError:
         raise MilvusUnavailable(f"store=milvus needs the milvus extra (pymilvus, milvus-lite): {INSTALL}") from None
+    quiet = [logging.getLogger(name) for name in ("pymilvus", "milvus_lite")]
+    levels = [q.level for q in quiet]
+    for q in quiet:  # both log a failed connection with a traceback; the error below says it in one line
+        q.setLevel(logging.CRITICAL)
     try:
         if "://" not in uri:  # a Milvus Lite file: its folder must exist (the index folder, before the first build)
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         return MilvusClient(uri=uri, token=token or "", timeout=CONNECT_TIMEOUT_S)
     except Exception as exc:  # pymilvus raises MilvusException, grpc errors or ConnectionError for the same fault
-        raise MilvusUnavailable(f"cannot reach Milvus at {uri}: {_one_line(exc)}") from None
+        hint = ""
+        if uri.endswith(".db") and _one_line(exc) == "Open local milvus failed":  # what pymilvus says when Lite's lock is taken
+            hint = (" (is another process using this Milvus Lite file, e.g. a running `cited serve`? "
+                    "Milvus Lite admits one process; point several at a Milvus server by URI)")
+        raise MilvusUnavailable(f"cannot reach Milvus at {uri}: {_one_line(exc)}{hint}") from None
+    finally:
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
 
 
 def _one_line(exc: BaseException) -> str:
