@@ -176,3 +176,24 @@ def test_the_store_benchmark_compares_both_stores(seed_retriever, milvus_retriev
     milvus = report["stores"]["milvus"]
     assert milvus["store_bytes_per_passage"] > 0 and milvus["encoded_p50_ms"] > 0
     assert milvus["shared_bytes_per_passage"] == report["stores"]["faiss"]["shared_bytes_per_passage"]
+
+
+@needs_milvus
+def test_a_hot_swap_on_milvus_opens_the_new_builds_collection(small_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    from index import Retriever
+    from index.milvus_store import collection_name
+    from service.swap import IndexWatcher
+
+    config = IndexConfig(small_corpus, tmp_path / "index", store=StoreConfig("milvus"))
+    first = build_index(config, embedder)
+    live = Retriever(embedder, first, store=config.store)
+    swapped: list[Retriever] = []
+    watcher = IndexWatcher(live, config.index_dir, swapped.append, interval=3600)
+    (small_corpus / "pier.txt").write_text("Pier Reopens\n\nThe old pier reopened to anglers after a year of repairs.\n", encoding="utf-8")
+    second = build_index(config, embedder)
+    assert watcher.check() and len(swapped) == 1
+    new = swapped[0]
+    assert new.store.name == "milvus" and new.store.collection == collection_name(second.path.name)
+    hit = new.search("When did the pier reopen to anglers?").hits[0]
+    assert hit.passage.source == "pier.txt"
+    assert new.stored.vector_index._index is None  # the swap did not load faiss.index either
