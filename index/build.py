@@ -131,6 +131,19 @@ def _milvus_writer(config: IndexConfig):
     return MilvusWriter(config.store.uri(config.index_dir), config.store.milvus_token)
 
 
+def _collection_dropper(config: IndexConfig):
+    """With store=milvus, what drops the collection of a build folder tidying removes (a killed
+    build's, written before it could publish); connects only if there is one. Else None."""
+    if config.store.kind != "milvus":
+        return None
+
+    def drop(build: str) -> None:
+        with suppress(CitedError):  # best effort, as tidying is
+            _milvus_writer(config).drop([build])
+
+    return drop
+
+
 def _store_missing(config: IndexConfig, stored: StoredIndex) -> list[str]:
     """Why the store ``config`` names cannot serve ``stored`` ([] if it can): a build made with
     store=faiss has no Milvus collection, and a rebuild (reusing every vector) writes one."""
@@ -206,7 +219,7 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
     point at a disk or deployment fault the operator must see.
     """
     with suppress(CitedError, OSError), index_lock(config.index_dir):  # busy or read-only: the writer tidies
-        tidy(config.index_dir)  # what a killed build left behind
+        tidy(config.index_dir, _collection_dropper(config))  # what a killed build left behind
     try:
         stored = read_index(config.index_dir, load_vectors=config.store.kind == "faiss")
     except IndexMissing:

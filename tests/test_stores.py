@@ -197,3 +197,30 @@ def test_a_hot_swap_on_milvus_opens_the_new_builds_collection(small_corpus: Path
     hit = new.search("When did the pier reopen to anglers?").hits[0]
     assert hit.passage.source == "pier.txt"
     assert new.stored.vector_index._index is None  # the swap did not load faiss.index either
+
+
+@needs_milvus
+def test_the_collection_of_a_build_that_died_before_publishing_goes_at_the_next_start(small_corpus: Path, tmp_path: Path, embedder: Embedder, monkeypatch) -> None:
+    import index.store as store
+    from index import open_index
+    from index.milvus_store import collection_name, connect
+
+    config = IndexConfig(small_corpus, tmp_path / "index", store=StoreConfig("milvus"))
+    live = build_index(config, embedder).path.name
+
+    def die(name: str) -> None:
+        if name == "previous-written":  # the new build renamed and its collection written; no pointer names it
+            raise KeyboardInterrupt
+
+    (small_corpus / "late.txt").write_text("Late Note\n\nA note that arrived too late for the build.\n", encoding="utf-8")
+    monkeypatch.setattr(store, "on_step", die)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(config, embedder)
+    monkeypatch.setattr(store, "on_step", None)
+    orphan = next(p.name for p in config.index_dir.glob("build-*") if p.name != live)
+    client = connect(config.store.uri(config.index_dir))
+    assert client.has_collection(collection_name(orphan))
+    with pytest.raises(CitedError):
+        open_index(config, embedder, rebuild=False)  # stale (late.txt), but its start tidied first
+    assert not (config.index_dir / orphan).exists() and not client.has_collection(collection_name(orphan))
+    assert client.has_collection(collection_name(live))
