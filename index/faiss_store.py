@@ -8,6 +8,7 @@ import faiss
 import numpy as np
 
 from index.lexical import BM25Index
+from index.passage_store import one_after_the_other
 from index.ties import TIE_SLACK, Key, cut_is_settled, top
 
 
@@ -39,3 +40,6 @@ class FaissStore:
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         # one reconstruct per row: the loaded index may be IVF (direct map) or exact, and a few rows are asked at a time
         return np.stack([self.vector_index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dimension), np.float32)
+
+    def candidates(self, queries: np.ndarray, questions: Sequence[str], depth: int, key: Key, dense: bool, lexical: bool):
+        return one_after_the_other(self, queries, questions, depth, key, dense, lexical)

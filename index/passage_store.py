@@ -46,6 +46,18 @@ class PassageStore(Protocol):
         """The passage vectors of ``rows``, one per row in that order (float32, unit length)."""
         ...
 
+    def candidates(self, queries: np.ndarray, questions: Sequence[str], depth: int, key: Key, dense: bool, lexical: bool
+                   ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+        """Both lists at once (each [] per question when not asked): a store behind a network asks for them concurrently."""
+        ...
+
+
+def one_after_the_other(store: PassageStore, queries: np.ndarray, questions: Sequence[str], depth: int, key: Key, dense: bool, lexical: bool
+                        ) -> tuple[list[list[tuple[int, float]]], list[list[tuple[int, float]]]]:
+    """:meth:`PassageStore.candidates` for an in-process store: the two lists in turn."""
+    none: list[list[tuple[int, float]]] = [[] for _ in questions]
+    return (store.dense(queries, depth, key) if dense else none), (store.lexical(questions, depth, key) if lexical else none)
+
 
 def open_store(config: StoreConfig, stored: StoredIndex, components: Components) -> PassageStore:
     """The store ``config`` names, for the build ``stored``."""

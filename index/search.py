@@ -137,12 +137,10 @@ class Retriever:
     def _candidates(self, questions: Sequence[str], queries: np.ndarray, depth: int) -> list[list[_Candidate]]:
         depth = min(depth, len(self.passages))
         mode = self.ranking.retrieval
-        dense: list[list[tuple[int, float]]] = [[] for _ in questions]
-        lexical: list[list[tuple[int, float]]] = [[] for _ in questions]
-        if mode in ("dense", "hybrid") and depth > 0:
-            dense = self._dense(queries, depth)
-        if mode in ("bm25", "hybrid") and depth > 0:
-            lexical = self.store.lexical(questions, depth, self.order)
+        want_dense = mode in ("dense", "hybrid") and depth > 0
+        dense, lexical = self.store.candidates(queries, questions, depth, self.order, want_dense, mode in ("bm25", "hybrid") and depth > 0)
+        if want_dense:
+            dense = self._with_best_sentences(queries, dense, depth)
         fused = [self._fuse(d, b) for d, b in zip(dense, lexical, strict=True)]
         if self.ranking.feedback_passages > 0 and mode in ("dense", "hybrid") and depth > 0:
             dense = self._dense(self._feedback_queries(queries, fused), depth)
@@ -150,7 +148,9 @@ class Retriever:
         return [[_Candidate(r, s) for r, s in f] for f in fused]
 
     def _dense(self, queries: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
-        hits = self.store.dense(queries, depth, self.order)
+        return self._with_best_sentences(queries, self.store.dense(queries, depth, self.order), depth)
+
+    def _with_best_sentences(self, queries: np.ndarray, hits: list[list[tuple[int, float]]], depth: int) -> list[list[tuple[int, float]]]:
         w = self.ranking.sentence_weight
         if w <= 0:
             return hits
