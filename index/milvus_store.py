@@ -216,7 +216,7 @@ class MilvusStore:
         dense = field == "vector"
         found = self.client.search(self.collection, data=data, anns_field=field, limit=limit, output_fields=["row", "vector"] if dense else ["row"],
                                    search_params={"metric_type": metric})
-        if dense:  # measured: asking for the vectors with the hits costs the search nothing
+        if dense:  # measured within the noise of asking for the rows alone (on 144 passages, Lite)
             self._with_hits.vectors = {_row(h): h["entity"]["vector"] for hits in found for h in hits}
         return [(np.fromiter((_row(h) for h in hits), np.int64, len(hits)), np.fromiter((h["distance"] for h in hits), np.float64, len(hits)))
                 for hits in found]
