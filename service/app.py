@@ -44,7 +44,7 @@ def load_retriever(settings: Settings, progress: bool = False, serving: bool = F
     config = settings.index_config()
     embedder = Embedder(config.model)
     if serving and settings.role == "replica":  # the writer decides what is current: serve it as published
-        retriever = load_published(config.index_dir, embedder, settings.ranking_config())
+        retriever = load_published(config.index_dir, embedder, settings.ranking_config(), config.store)
         embedder.encode(["warm-up"])
         return retriever
     if serving and settings.auto_rebuild:
@@ -52,7 +52,7 @@ def load_retriever(settings: Settings, progress: bool = False, serving: bool = F
     else:
         stored = open_index(config, embedder, rebuild=False, progress=progress)
     embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
-    return Retriever(embedder, stored, settings.ranking_config())
+    return Retriever(embedder, stored, settings.ranking_config(), config.store)
 
 
 def get_retriever(request: Request) -> Retriever:

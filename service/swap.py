@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from index import CitedError, Embedder, RankingConfig, Retriever
+from index.config import StoreConfig
 from index.errors import ModelError
 from index.store import StoredIndex, pointed, read_index
 from service.polling import Poller
@@ -40,7 +41,7 @@ def superseded(index_dir: Path, name: str | None) -> bool:
     return name is not None and published(index_dir) not in (None, name)
 
 
-def load_published(index_dir: Path, embedder: Embedder, ranking: RankingConfig, attempts: int = 5) -> Retriever:
+def load_published(index_dir: Path, embedder: Embedder, ranking: RankingConfig, store: StoreConfig = StoreConfig(), attempts: int = 5) -> Retriever:
     """A retriever over the build CURRENT names, as published: what a replica starts with.
 
     Unlike ``open_index`` it never compares the build with a corpus (a replica may have none:
@@ -51,11 +52,11 @@ def load_published(index_dir: Path, embedder: Embedder, ranking: RankingConfig, 
     for attempt in range(attempts):
         name = published(index_dir)
         try:
-            stored = read_index(index_dir)
+            stored = read_index(index_dir, load_vectors=store.kind == "faiss")
             if not same_model(stored, embedder):
                 raise ModelError(f"the published build {stored.path.name} at {index_dir} was made with model "
                                  f"{stored.manifest.get('model', {}).get('name')!r}, not {embedder.info.name!r}: give the replica the writer's model setting")
-            return Retriever(embedder, stored, ranking)
+            return Retriever(embedder, stored, ranking, store)
         except (CitedError, OSError) as exc:
             if attempt + 1 < attempts and superseded(index_dir, name):
                 log.info("build %s was replaced while loading it (%s); loading %s", name, exc, published(index_dir))
@@ -96,8 +97,8 @@ class IndexWatcher(Poller):
         if name is None or name == self.current.stored.path.name or name == self._refused:
             return False
         try:
-            stored = read_index(self.index_dir)
-            retriever = Retriever(self.current.embedder, stored, self.current.ranking)
+            stored = read_index(self.index_dir, load_vectors=self.current.store_config.kind == "faiss")
+            retriever = self.current.for_build(stored)  # the same model, ranking and kind of store
         except (CitedError, OSError) as exc:
             if superseded(self.index_dir, name):  # published and tidied away while being read: the next poll reads the newer one
                 log.info("index build %s was replaced while loading it; switching to the newer one next", name)

@@ -109,8 +109,8 @@ def test_a_replica_loading_a_build_tidied_away_under_it_loads_the_newer_one(smal
     real_read = swap.read_index
     calls: list[str] = []
 
-    def slow_read(index_dir: Path):
-        stored = real_read(index_dir)  # the manifest verified, the components not yet loaded
+    def slow_read(index_dir: Path, **options):
+        stored = real_read(index_dir, **options)  # the manifest verified, the components not yet loaded
         if not calls:
             for n in range(2):  # the writer publishes twice meanwhile
                 (small_corpus / f"new-{n}.txt").write_text(f"Notice {n}\n\nNotice number {n} about the harbour fees.\n", encoding="utf-8")
@@ -133,7 +133,7 @@ def test_the_watcher_does_not_refuse_a_build_superseded_while_it_loaded(small_co
     real_read = swap.read_index
     swapped: list[Retriever] = []
 
-    def vanishing(index_dir: Path):
+    def vanishing(index_dir: Path, **options):
         (small_corpus / "extra.txt").write_text("Extra\n\nOne more notice about the ferry fares.\n", encoding="utf-8")
         build_index(config, embedder)  # a newer build is published meanwhile ...
         raise FileNotFoundError(2, "No such file or directory", str(second.path / "faiss.index"))  # ... and this one vanished
