@@ -20,7 +20,7 @@ from service.access import OPEN_PATHS, BearerKey, Cors, warn_if_open
 from service.corpus_watch import CorpusWatcher
 from service.disconnect import unless_disconnected
 from service.drift import DriftMonitor
-from service.swap import IndexWatcher
+from service.swap import IndexWatcher, load_published
 from service.headers import SecurityHeaders
 from service.limits import BodySizeLimit
 from service.metrics import CONTENT_TYPE, Metrics, RequestMetrics
@@ -35,13 +35,18 @@ queries_log = logging.getLogger("cited.queries")  # one line per question: its o
 def load_retriever(settings: Settings, progress: bool = False, serving: bool = False) -> Retriever:
     """Model and index, loaded once per process (rebuilding a missing or stale index first).
 
-    Only a server builds (``serving``, with ``auto_rebuild``); if that build fails, the published
+    Only a standalone server builds (``serving``, with ``auto_rebuild``; a replica serves what CURRENT
+    names, docs/replicas.md); if that build fails, the published
     build is served (and reported stale) rather than no service at all. A one-off command (query,
     eval) never rebuilds: run with other chunking or model settings, it would silently replace
     the index a server uses, so it refuses, naming `cited index`.
     """
     config = settings.index_config()
     embedder = Embedder(config.model)
+    if serving and settings.role == "replica":  # the writer decides what is current: serve it as published
+        retriever = load_published(config.index_dir, embedder, settings.ranking_config(), config.store)
+        embedder.encode(["warm-up"])
+        return retriever
     if serving and settings.auto_rebuild:
         stored = open_serving(config, embedder, progress=progress)
     else:
@@ -102,7 +107,8 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
 
         watchers: list[IndexWatcher | CorpusWatcher | DriftMonitor] = []
         if settings.reload_interval_s > 0:
-            app.state.drift = DriftMonitor(settings.index_config(), lambda: app.state.retriever, settings.reload_interval_s).start()
+            app.state.drift = DriftMonitor(settings.index_config(), lambda: app.state.retriever, settings.reload_interval_s,
+                                           corpus=settings.role != "replica").start()
             watchers.append(app.state.drift)
             watchers.append(IndexWatcher(app.state.retriever, settings.index_dir, swap, settings.reload_interval_s).start())
             if settings.watch:

@@ -97,6 +97,40 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     w.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for swap.json and swap.md (default {DEFAULT_OUT}/)")
     w.set_defaults(handler=cmd_swap)
 
+    w = nested.add_parser(
+        "rolling",
+        parents=[settings_flags],
+        help="a rolling update: replicas of one index folder, clients asking them in turn, `cited index` publishing; count failed requests and time each replica's switch",
+        description="Copy the corpus into a scratch folder and build it; start --replicas `cited serve` processes with role=replica on "
+        "that one index folder, each on its own free port; while the clients ask the replicas in turn, publish --rounds new builds "
+        "(one document added each time) with a separate `cited index` process. Write rolling.json and rolling.md.",
+    )
+    w.add_argument("--replicas", type=positive, default=2, help="replica servers (default 2)")
+    w.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set whose questions are asked (default {DEFAULT_QUESTIONS})")
+    w.add_argument("--clients", type=positive, default=8, help="concurrent clients, each sending to the replicas in turn (default 8)")
+    w.add_argument("--rounds", type=positive, default=2, help="builds published (default 2)")
+    w.add_argument("--work", type=Path, default=Path(".cited/bench-rolling"), help="scratch folder, emptied first (default .cited/bench-rolling)")
+    w.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rolling.json and rolling.md (default {DEFAULT_OUT}/)")
+    w.set_defaults(handler=cmd_rolling)
+
+    k = nested.add_parser(
+        "capacity",
+        parents=[settings_flags],
+        help="per-passage costs (embedding, build folder, FAISS, BM25, Milvus Lite) and their projection to 10M and 100M passages; write capacity.json and capacity.md",
+        description="Build a real index of the first --docs documents of a BEIR collection and measure its bytes per passage and the "
+        "memory it takes loaded; time the model on one core over its passages and sentences; then at each --sizes, FAISS (exact "
+        "and IVF), BM25 and, if pymilvus and milvus-lite are installed, one Milvus Lite collection with the same fields and a BM25 "
+        "function. The projection to 10M and 100M passages is computed from those numbers (docs/capacity.md).",
+    )
+    k.add_argument("--collection", type=Path, default=DEFAULT_CRANFIELD, help=f"BEIR collection whose documents are built (default {DEFAULT_CRANFIELD})")
+    k.add_argument("--docs", type=positive, default=300, help="documents of it to build (default 300)")
+    k.add_argument("--sizes", type=_sizes, default=[10_000, 100_000], help="synthetic passages per measured size (default 10000,100000)")
+    k.add_argument("--queries", type=positive, default=100, help="questions searched per size and backend (default 100)")
+    k.add_argument("--milvus", action=argparse.BooleanOptionalAction, default=True, help="measure Milvus Lite too (default on, if installed)")
+    k.add_argument("--work", type=Path, default=Path(".cited/bench-capacity"), help="scratch folder, emptied first (default .cited/bench-capacity)")
+    k.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for capacity.json and capacity.md (default {DEFAULT_OUT}/)")
+    k.set_defaults(handler=cmd_capacity)
+
     r = nested.add_parser(
         "rebuild",
         parents=[settings_flags],
@@ -217,6 +251,106 @@ def cmd_swap(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     return 0
 
 
+def cmd_rolling(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import shutil
+
+    from eval.rolling import markdown, run_rolling, write
+
+    questions = _questions(args.questions, settings.corpus_dir)
+    shutil.rmtree(args.work, ignore_errors=True)
+    shutil.copytree(settings.corpus_dir, args.work / "corpus")
+    scratch = settings.model_copy(update={"corpus_dir": args.work / "corpus", "index_dir": args.work / "index", "cache_size": 0,
+                                          "host": "127.0.0.1", "log_level": "warning", "watch": False})
+    cited_index(scratch)
+
+    def publish(n: int) -> tuple[str, float]:
+        (scratch.corpus_dir / f"published-{n}.txt").write_text(f"Publish {n}\n\nRound {n} of the rolling update benchmark added this file.\n", encoding="utf-8")
+        return cited_index(scratch)
+
+    absent = args.work / "replicas-read-no-corpus"  # a replica serves what the writer published: it never looks at a corpus
+    with replica_servers(scratch.model_copy(update={"corpus_dir": absent}), args.replicas) as urls:
+        report = run_rolling(urls, questions, publish, clients=args.clients, rounds=args.rounds)
+    report["reload_interval_s"] = scratch.reload_interval_s
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the rolling report to {args.out}: {exc}") from None
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+@contextmanager
+def replica_servers(settings: Settings, count: int) -> Iterator[list[str]]:
+    """``count`` `cited serve` processes with role=replica on ``settings``' index folder, each on a free port; yields their URLs."""
+    with _servers([settings.model_copy(update={"port": _free_port(), "role": "replica"}) for _ in range(count)]) as started:
+        yield [url for url, _ in started]
+
+
+def cited_index(settings: Settings) -> tuple[str, float]:
+    """Run `cited index` in its own process, the one writer beside the replicas; returns the build CURRENT
+    names afterwards and when CURRENT was written (``time.time()`` scale)."""
+    from index.store import POINTER, pointed
+
+    env = {**os.environ, **settings.environment()}
+    done = subprocess.run([sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['index']))"],
+                          env=env, capture_output=True, text=True, timeout=START_SECONDS)
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()
+        raise UsageError(f"cited index failed: {last[-1] if last else 'exit ' + str(done.returncode)}")
+    build = pointed(settings.index_dir)
+    if build is None:
+        raise UsageError(f"cited index published nothing at {settings.index_dir}")
+    return build, (settings.index_dir / POINTER).stat().st_mtime
+
+
+def cmd_capacity(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import itertools
+    import shutil
+
+    import torch
+
+    from eval.beir import load_beir
+    from eval.beir_index import materialise
+    from eval.capacity import markdown, measure_build, measure_embedding, measure_loaded, run_capacity, write
+    from index import Embedder, build_index
+    from index.chunk import embedding_input
+    from index.highlight import sentence_spans
+
+    collection = load_beir(args.collection)
+    shutil.rmtree(args.work, ignore_errors=True)
+    materialise(itertools.islice(collection.docs.values(), args.docs), args.work / "corpus")
+    config = settings.model_copy(update={"corpus_dir": args.work / "corpus", "index_dir": args.work / "index"}).index_config()
+    embedder = Embedder(settings.model)
+    print(f"building {args.docs} documents of {args.collection}", file=sys.stderr)
+    stored = build_index(config, embedder)
+    passages = stored.passages
+    build = measure_build(stored.path, len(passages), measure_loaded(config.index_dir, settings.model))
+    texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
+    sentences = [s.text for s in sentence_spans(passages)[0]]
+    apart = stored.manifest.get("sentence_vectors", {}).get("encoded_apart", len(sentences))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        print(f"timing the model on one core: {min(len(texts), 200)} passages, {min(len(sentences), 400)} sentences", file=sys.stderr)
+        embedding = measure_embedding(lambda batch: embedder.encode(batch, batch_size=settings.batch_size), texts[:200], sentences[:400],
+                                      sentences_per_passage=apart / len(passages))
+    finally:
+        torch.set_num_threads(threads)
+    anchors = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal)
+    questions = list(collection.queries.values())
+    report = run_capacity(embedding, build, anchors, sentences, questions, args.sizes, args.queries, args.work / "sizes",
+                          milvus=args.milvus, progress=lambda line: print(line, file=sys.stderr))
+    report["measured"]["collection"] = {"path": str(args.collection), "docs": args.docs, "passages": len(passages)}
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the capacity report to {args.out}: {exc}") from None
+    print(markdown(report))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, load: Any) -> int:
     from eval.rebuild import markdown, run_rebuild, write
     from index import Embedder
@@ -318,33 +452,45 @@ def _nothing(url: str) -> Iterator[tuple[str, int | None]]:
 @contextmanager
 def _server(settings: Settings) -> Iterator[tuple[str, int | None]]:
     """`cited serve` in a child process, configured through the environment like any deployment."""
+    with _servers([settings]) as started:
+        yield started[0]
+
+
+@contextmanager
+def _servers(many: list[Settings]) -> Iterator[list[tuple[str, int | None]]]:
+    """Several `cited serve` processes, started together (each loads its model meanwhile); yields (url, pid) of each once all answer."""
     import httpx
 
-    env = {**os.environ, **settings.environment()}
     command = [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main(['serve']))"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://{settings.host}:{settings.port}"
+    processes: list[subprocess.Popen] = []
     try:
+        for settings in many:
+            env = {**os.environ, **settings.environment()}
+            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        urls = [f"http://{settings.host}:{settings.port}" for settings in many]
         deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                last = (process.stderr.read() if process.stderr else "").strip().splitlines()
-                raise UsageError(f"the server did not start: {last[-1] if last else 'exit ' + str(process.returncode)}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise UsageError(f"the server did not answer {url}/health within {START_SECONDS} s")
-            time.sleep(0.25)
-        yield url, process.pid
+        for process, url in zip(processes, urls, strict=True):
+            while True:
+                if process.poll() is not None:
+                    last = (process.stderr.read() if process.stderr else "").strip().splitlines()
+                    raise UsageError(f"the server did not start: {last[-1] if last else 'exit ' + str(process.returncode)}")
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise UsageError(f"the server did not answer {url}/health within {START_SECONDS} s")
+                time.sleep(0.25)
+        yield [(url, process.pid) for url, process in zip(urls, processes, strict=True)]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _free_port() -> int:

@@ -31,7 +31,8 @@ class Drift:
     checked_at: float  # time.time()
 
 
-def drift_of(config: IndexConfig, retriever: Retriever) -> Drift:
+def drift_of(config: IndexConfig, retriever: Retriever, corpus: bool = True) -> Drift:
+    """``corpus`` False (a replica): compare with CURRENT only; the corpus is the writer's to check."""
     build = retriever.stored.path.name
     reasons: list[str] = []
     try:
@@ -42,6 +43,8 @@ def drift_of(config: IndexConfig, retriever: Retriever) -> Drift:
     else:
         if named != build:
             reasons.append(f"CURRENT names {named}, not the served build" if named else "CURRENT names no build")
+    if not corpus:
+        return Drift(build, named, tuple(reasons), time.time())
     try:
         reasons += stale_because(config, retriever.embedder.info, retriever.stored)
     except (CitedError, OSError) as exc:
@@ -54,9 +57,10 @@ class DriftMonitor(Poller):
 
     name = "cited-drift"
 
-    def __init__(self, config: IndexConfig, served: Callable[[], Retriever], interval: float) -> None:
+    def __init__(self, config: IndexConfig, served: Callable[[], Retriever], interval: float, corpus: bool = True) -> None:
         super().__init__(interval)
         self.config = config
+        self.corpus = corpus
         self.served = served
         self.latest: Drift | None = None
 
@@ -65,7 +69,7 @@ class DriftMonitor(Poller):
         return super().start()
 
     def check(self) -> Drift:
-        drift = drift_of(self.config, self.served())
+        drift = drift_of(self.config, self.served(), self.corpus)
         if drift.reasons and (self.latest is None or self.latest.reasons != drift.reasons):
             log.warning("the served build %s is stale: %s", drift.build, "; ".join(drift.reasons))
         self.latest = drift

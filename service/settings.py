@@ -107,6 +107,7 @@ class Settings(_RankedSettings):
     torch_threads: int = Field(0, ge=0, le=512, description="Threads of one forward pass; 0 means one per core.")
     reload_interval_s: float = Field(1.0, ge=0.0, le=3600.0, description="How often the server checks CURRENT for a newly published build (one small file read) and switches to it between requests; 0 turns it off.")
     watch: bool = Field(False, description="Also poll corpus_dir every reload_interval_s and, when a document file is added, changed or removed, build (embedding only new text) and serve the new build.")
+    role: Literal["standalone", "replica"] = Field("standalone", description="standalone: this server may build a missing or stale index (auto_rebuild) and watch the corpus (watch). replica: one of several servers of one index folder, built by a separate `cited index`: it serves the build CURRENT names and follows it (reload_interval_s), never builds, tidies or reads the corpus, so the index folder may be read-only and corpus_dir absent (docs/replicas.md).")
     # HTTP hygiene (service/http_server.py): slow, idle and surplus connections cost a file descriptor each.
     header_timeout_s: float = Field(5.0, gt=0.0, le=300.0, description="A connection must send a complete request head within this of connecting or of its previous response, or it is closed (slow-header clients).")
     body_timeout_s: float = Field(10.0, gt=0.0, le=600.0, description="A request body must arrive in full within this of its head, or the request gets 408 and the connection is closed.")
@@ -137,6 +138,8 @@ class Settings(_RankedSettings):
         ChunkSpec(self.chunk_tokens, self.overlap_tokens, self.embed_context, self.sentence_vectors)  # the chunker's own rule, named here
         if self.watch and self.reload_interval_s == 0:
             raise ValueError("watch needs reload_interval_s above 0: it polls the corpus at that interval")
+        if self.watch and self.role == "replica":
+            raise ValueError("a replica never builds, so it cannot watch the corpus: run the one writer (`cited index`, or a standalone `cited serve --watch`) beside the replicas")
         return self
 
     def index_config(self) -> IndexConfig:

@@ -1,4 +1,11 @@
-"""Hot index swap: a running server follows the build that CURRENT names, between requests."""
+"""Hot index swap: a running server follows the build that CURRENT names, between requests.
+
+Replicas (``role = "replica"``, docs/replicas.md) are many servers following one index folder
+that a separate writer publishes to. They load through :func:`load_published`, which trusts the
+published build as it is (no corpus, no build, no tidy) and retries when the build it was
+reading was superseded and tidied away under it: with two publishes in quick succession a slow
+reader can lose the folder it started on, which is a reason to read the newer one, not to fail.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from index import CitedError, Retriever
-from index.store import pointed, read_index
+from index import CitedError, Embedder, RankingConfig, Retriever
+from index.config import StoreConfig
+from index.errors import ModelError
+from index.store import StoredIndex, pointed, read_index
 from service.polling import Poller
 
 log = logging.getLogger(__name__)
@@ -21,6 +30,41 @@ def published(index_dir: Path) -> str | None:
         return pointed(index_dir)
     except (CitedError, OSError):
         return None
+
+
+def same_model(stored: StoredIndex, embedder: Embedder) -> bool:
+    return stored.manifest.get("model", {}).get("fingerprint") == embedder.info.fingerprint
+
+
+def superseded(index_dir: Path, name: str | None) -> bool:
+    """CURRENT names another build than ``name`` now: whatever went wrong reading ``name`` is moot."""
+    return name is not None and published(index_dir) not in (None, name)
+
+
+def load_published(index_dir: Path, embedder: Embedder, ranking: RankingConfig, store: StoreConfig = StoreConfig(), attempts: int = 5) -> Retriever:
+    """A retriever over the build CURRENT names, as published: what a replica starts with.
+
+    Unlike ``open_index`` it never compares the build with a corpus (a replica may have none:
+    the writer decides what is current) and never takes the lock or tidies (the folder may be
+    read-only). A read that fails because the build was replaced and removed meanwhile is
+    retried on the newer build; any other failure (corrupt, missing, another model) is raised.
+    """
+    for attempt in range(attempts):
+        name = published(index_dir)
+        try:
+            stored = read_index(index_dir, load_vectors=store.kind == "faiss")
+            if not same_model(stored, embedder):
+                raise ModelError(f"the published build {stored.path.name} at {index_dir} was made with model "
+                                 f"{stored.manifest.get('model', {}).get('name')!r}, not {embedder.info.name!r}: give the replica the writer's model setting")
+            return Retriever(embedder, stored, ranking, store)
+        except (CitedError, OSError) as exc:
+            if attempt + 1 < attempts and superseded(index_dir, name):
+                log.info("build %s was replaced while loading it (%s); loading %s", name, exc, published(index_dir))
+                continue
+            if isinstance(exc, CitedError):
+                raise
+            raise CitedError(f"cannot read the published build {name} at {index_dir}: {exc}") from exc
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 class IndexWatcher(Poller):
@@ -55,11 +99,14 @@ class IndexWatcher(Poller):
         try:
             stored = read_index(self.index_dir, load_vectors=self.current.store_config.kind == "faiss")
             retriever = self.current.for_build(stored)  # the same model, ranking and kind of store
-        except CitedError as exc:
+        except (CitedError, OSError) as exc:
+            if superseded(self.index_dir, name):  # published and tidied away while being read: the next poll reads the newer one
+                log.info("index build %s was replaced while loading it; switching to the newer one next", name)
+                return False
             self._refused = name
             log.error("not switching to the new index build %s: %s", name, exc)
             return False
-        if stored.manifest.get("model", {}).get("fingerprint") != self.current.embedder.info.fingerprint:
+        if not same_model(stored, self.current.embedder):
             self._refused = name
             log.error("not switching to the new index build %s: it was built with another model", name)
             return False
