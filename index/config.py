@@ -27,6 +27,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EXACT_UP_TO = 20_000
 
 Retrieval = Literal["dense", "bm25", "hybrid"]
+Engine = Literal["local", "ray"]
 Fusion = Literal["rrf", "weighted"]
 
 
@@ -41,6 +42,14 @@ class IndexConfig:
     exact_up_to: int = field(
         default=EXACT_UP_TO,
         metadata={"description": "Passages up to which the vector index is exact (FAISS flat); above it, approximate (IVF; recall@10 0.99 against exact in docs/results.md)."},
+    )
+    engine: Engine = field(
+        default="local",
+        metadata={"description": "Where a build runs the model: local (this process) or ray (Ray Data actors, one model each; needs the ray extra, docs/ray.md). The index written is the same."},
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={"description": "Ray cluster for engine=ray: ray://HOST:10001, HOST:6379 or auto; unset, the build starts a private Ray on this machine (loopback, no dashboard) and stops it after."},
     )
 
 

@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, create_model, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, TomlConfigSettingsSource
 
 from index.chunk import ChunkSpec
-from index.config import DEFAULT_MODEL, EXPERIMENTS, IndexConfig, RankingConfig
+from index.config import DEFAULT_MODEL, EXPERIMENTS, Engine, IndexConfig, RankingConfig
 from index.errors import UsageError
 from index.ingest import FilePolicy
 
@@ -46,6 +46,8 @@ class _IndexSettings(BaseSettings):
     max_file_bytes: int = Field(FilePolicy.max_file_bytes, ge=1, description="Larger corpus files are skipped with a warning (listed in the manifest and /health).")
     follow_links: bool = Field(FilePolicy.follow_links, description="Index files that links inside corpus_dir point to outside it; off, they are skipped with a warning.")
     exact_up_to: int = _index_field("exact_up_to", ge=0)
+    engine: Engine = _index_field("engine")
+    ray_address: str | None = _index_field("ray_address")
     auto_rebuild: bool = Field(True, description="cited serve builds a missing or stale index before serving (query and eval never build; a corrupt index is always refused).")
 
 
@@ -138,6 +140,8 @@ class Settings(_RankedSettings):
             batch_size=self.batch_size,
             files=FilePolicy(self.max_file_bytes, self.follow_links),
             exact_up_to=self.exact_up_to,
+            engine=self.engine,
+            ray_address=self.ray_address,
         )
 
     def environment(self) -> dict[str, str]:
@@ -177,9 +181,10 @@ def load_settings(overrides: dict[str, Any], config: Path | None = None) -> Sett
 
 
 # Which settings each command reads: its --help lists only those (all stay CITED_* variables).
-INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name != "auto_rebuild")
+BUILD_ONLY = ("auto_rebuild", "engine", "ray_address")  # how a build runs: nothing a command that only reads the index needs
+INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name not in BUILD_ONLY)
 ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level", "log_format")  # query and eval: open the index, rank
-BUILDING_SETTINGS = (*INDEX_SETTINGS, "log_level", "log_format")
+BUILDING_SETTINGS = (*INDEX_SETTINGS, "engine", "ray_address", "log_level", "log_format")
 ALL_SETTINGS = tuple(Settings.model_fields)
 
 
