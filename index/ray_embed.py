@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import socket
 import sys
 import warnings
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from index.embed import Embedder, ModelInfo
+from index import errors
 from index.errors import CitedError, ModelError
 
 log = logging.getLogger(__name__)
@@ -221,10 +223,7 @@ class RayEmbedder:
                     yield batch
                     bar.update(len(batch["row"]))
         except ray.exceptions.RayError as exc:
-            cause = _cited_cause(exc, ray.exceptions.RayError)
-            if cause is not None:
-                raise cause from None
-            raise EngineError(f"embedding on Ray failed: {_first_line(exc)}") from None
+            raise _remote_error(exc) from None
 
     def _session(self) -> Any:
         if self._ray is None:
@@ -233,18 +232,22 @@ class RayEmbedder:
         return self._ray
 
 
-def _cited_cause(exc: BaseException, wrapper: type[BaseException]) -> CitedError | None:
-    """The project's own error raised inside an actor (a model that does not load), if that is what
-    failed; found under Ray's wrappers (``wrapper``), whose messages carry the remote traceback."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, CitedError) and not isinstance(current, wrapper):
-            return current
-        cause = getattr(current, "cause", None)
-        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
-    return None
+def _remote_error(exc: BaseException) -> CitedError:
+    """One line for what failed on a worker. Ray hands back the remote exception as text (an actor
+    that failed to start keeps only its traceback), so the last ``Class: message`` line is read:
+    the project's own error (a model that does not load) is raised again as itself."""
+    found = [m for line in str(exc).splitlines() if (m := _EXCEPTION_LINE.match(line.strip()))]
+    if not found:
+        return EngineError(f"embedding on Ray failed: {_first_line(exc)}")
+    name, message = found[-1].group(1), found[-1].group(2)
+    own = getattr(errors, name.removeprefix("index.errors."), None) if name.startswith("index.errors.") else None
+    if isinstance(own, type) and issubclass(own, CitedError) and own is not errors.IndexCorrupt:
+        return own(message)
+    hint = " (is cited installed on every Ray worker? docs/ray.md)" if name in ("ModuleNotFoundError", "ImportError") else ""
+    return EngineError(f"embedding on Ray failed: {name}: {message}{hint}")
+
+
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.+)$")
 
 
 def _quiet_ray_data(ray: Any) -> None:
@@ -253,4 +256,4 @@ def _quiet_ray_data(ray: Any) -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # a failed job is raised here, as one line; Ray's log folder keeps the rest
