@@ -174,6 +174,19 @@ class RayEmbedder:
             vectors[batch["row"]] = batch["vector"]
         return vectors
 
+    def encode_groups(self, groups: Sequence[Sequence[str]], whats: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[np.ndarray]:
+        """:meth:`encode` of every group in one Ray Data pass (its actors start once), each group
+        sorted and batched on its own as the local engine does."""
+        texts = [t for group in groups for t in group]
+        sizes = [len(group) for group in groups]
+        labels = [group for group, size in enumerate(sizes) for _ in range(size)]
+        vectors = np.zeros((len(texts), self.info.dimension), dtype=np.float32)
+        what = " and ".join(w for w, size in zip(whats, sizes, strict=True) if size) or "texts"
+        for batch in self._run(texts, None, batch_size, progress, what, groups=labels):
+            vectors[batch["row"]] = batch["vector"]
+        bounds = np.cumsum([0, *sizes])
+        return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(sizes))]
+
     def encode_pooling_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32, progress: bool = False
     ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
@@ -186,13 +199,13 @@ class RayEmbedder:
         return vectors, pooled
 
     def _run(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None, batch_size: int,
-             progress: bool, what: str) -> Iterator[dict[str, np.ndarray]]:
+             progress: bool, what: str, groups: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Batches of ``{"row", "vector"[, "pooled"]}`` as the actors finish them (any order)."""
         if not texts:
             return
         ray = self._session()
-        # Longest first, as Embedder.encode batches them: similar lengths share a batch and pad little.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        # Longest first within each group, as Embedder.encode batches them: similar lengths share a batch and pad little.
+        order = sorted(range(len(texts)), key=lambda i: (groups[i] if groups else 0, -len(texts[i])))
         items = [{"row": i, "text": texts[i]} for i in order]
         if spans is not None:
             for item in items:
