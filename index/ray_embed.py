@@ -74,7 +74,8 @@ def ray_session(address: str | None) -> Iterator[Any]:
 
         ray_constants.ENABLE_RAY_CLUSTER = False  # the same switch, for a ray imported before the variable was set
         os.environ.setdefault(LOOPBACK_SWITCH, "0")
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+        # "local" always starts a new Ray, even with RAY_ADDRESS set; Ray counts the cores itself, container limits included
+        ray.init(address="local", include_dashboard=False, **quiet)
     else:
         _probe(address)
         try:
