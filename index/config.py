@@ -49,7 +49,7 @@ class IndexConfig:
     )
     ray_address: str | None = field(
         default=None,
-        metadata={"description": "Ray cluster for engine=ray: ray://HOST:10001, HOST:6379 or auto; unset, the build starts a private Ray on this machine (loopback, no dashboard) and stops it after."},
+        metadata={"description": "Ray cluster for engine=ray, from one of its nodes: HOST:6379 (the head) or auto; unset, the build starts a private Ray on this machine (loopback, no dashboard) and stops it after."},
     )
 
 

@@ -58,7 +58,7 @@ def _import_ray(local: bool) -> Any:
 
 @contextmanager
 def ray_session(address: str | None) -> Iterator[Any]:
-    """Connect to the cluster at ``address`` (``ray://head:10001``, ``head:6379`` or ``auto``) or,
+    """Connect to the cluster at ``address`` (``head:6379`` or ``auto``) or,
     with none, start a private Ray on this machine: loopback only, no dashboard, every core.
 
     Left as found: a session this opened is shut down on exit; one already open in this process
@@ -81,7 +81,10 @@ def ray_session(address: str | None) -> Iterator[Any]:
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise EngineError(f"cannot connect to the Ray cluster at {address!r}: {_first_line(exc)}") from None
+            raise EngineError(
+                f"cannot connect to the Ray cluster at {address!r}: {_first_line(exc)} (a cluster with token authentication "
+                "also needs RAY_AUTH_MODE=token and its token here: docs/ray.md)"
+            ) from None
     try:
         yield ray
     finally:
@@ -89,16 +92,22 @@ def ray_session(address: str | None) -> Iterator[Any]:
 
 
 def _probe(address: str) -> None:
-    """A clear error in seconds for an address nothing listens at (Ray itself waits 30 s or more)."""
+    """A clear error in seconds for an address nothing listens at (Ray itself waits 30 s or more),
+    and for a Ray Client address, over which Ray Data does not run (ray-project/ray#48682)."""
     if address in ("auto", "local"):
         return
+    if address.startswith("ray://"):
+        raise EngineError(
+            f"ray_address {address!r}: Ray Data does not run over Ray Client (ray://); run `cited index` on a node of the "
+            "cluster with --ray-address auto (or HEAD:6379), or submit it with `ray job submit` (docs/ray.md)"
+        )
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
         host, port = None, None
     if not host or not port:
-        raise EngineError(f"ray_address {address!r} is not an address: give ray://HOST:PORT, HOST:PORT or auto")
+        raise EngineError(f"ray_address {address!r} is not an address: give HOST:PORT (the head's GCS port, 6379 by default) or auto")
     try:
         socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
     except OSError as exc:
