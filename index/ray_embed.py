@@ -157,7 +157,7 @@ def _unpack(blob: bytes, dimension: int) -> list[np.ndarray | None]:
 
 
 class RayEmbedder:
-    """:class:`Embedder`'s ``info``, ``encode`` and ``encode_pooling_spans``, computed on Ray Data.
+    """:class:`Embedder`'s ``info``, ``encode``, ``encode_groups`` and ``encode_pooling_spans``, computed on Ray Data.
 
     Ray is started (or connected to) on the first texts to encode, so a rebuild that reuses
     every vector never waits for it; use as a context manager to shut it down after the build.
@@ -167,7 +167,7 @@ class RayEmbedder:
         self.info: ModelInfo = embedder.info
         self.address = address
         self.cpus_per_actor = cpus_per_actor
-        self.actors = 0  # the largest pool used, for the manifest
+        self.actors = 0  # the largest pool used (the engines benchmark's cores)
         self._stack = ExitStack()
         self._ray: Any = None
 
@@ -241,7 +241,7 @@ class RayEmbedder:
 
         label = f"embedding {len(texts):,} {what} on Ray ({actors} actor{'s' if actors != 1 else ''})"
         try:
-            with tqdm(total=len(texts), desc=label, unit=f" {what}", disable=not progress) as bar:
+            with tqdm(total=len(texts), desc=label, unit=" texts", disable=not progress) as bar:
                 for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                     yield batch
                     bar.update(len(batch["row"]))
