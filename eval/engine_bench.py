@@ -34,7 +34,7 @@ ENGINES = ("local", "ray")
 
 
 def run_engines(config: IndexConfig, embedder: Embedder, work: Path, rounds: int = 3, engines: Sequence[str] = ENGINES,
-                progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+                builds: bool = True, progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Medians over ``rounds`` of each engine's embedding step and whole build of ``config.corpus_dir``."""
     corpus = read_corpus(config.corpus_dir, config.files)
     passages, documents = passages_for(corpus, config, embedder)
@@ -60,7 +60,7 @@ def run_engines(config: IndexConfig, embedder: Embedder, work: Path, rounds: int
                 embed(encoders[engine], passages, texts, sentences, members, KnownVectors(), config.batch_size)
                 seconds[engine]["embedding"].append(time.perf_counter() - started)
                 progress(f"round {n + 1}: {engine} embedding {seconds[engine]['embedding'][-1]:.1f} s")
-    for n in range(rounds):  # whole builds with no Ray left running: the Ray build starts its own, as the command does
+    for n in range(rounds if builds else 0):  # whole builds with no Ray left running: the Ray build starts its own, as the command does
         for engine in engines:
             scratch = dataclasses.replace(config, index_dir=work / f"index-{engine}", engine=engine, ray_address=None)
             shutil.rmtree(scratch.index_dir, ignore_errors=True)
@@ -71,7 +71,8 @@ def run_engines(config: IndexConfig, embedder: Embedder, work: Path, rounds: int
             progress(f"round {n + 1}: {engine} build {seconds[engine]['build'][-1]:.1f} s")
     results = {}
     for engine in engines:
-        embedding, build = statistics.median(seconds[engine]["embedding"]), statistics.median(seconds[engine]["build"])
+        embedding = statistics.median(seconds[engine]["embedding"])
+        build = statistics.median(seconds[engine]["build"]) if builds else None
         cores = local_threads if engine == "local" else encoders[engine].actors * encoders[engine].cpus_per_actor
         results[engine] = {
             "cores": cores,
@@ -79,8 +80,8 @@ def run_engines(config: IndexConfig, embedder: Embedder, work: Path, rounds: int
             "embedding_passages_per_s": round(len(passages) / embedding, 1),
             # the capacity page's unit: core-seconds of embedding per 1,000 passages (their sentences included)
             "embedding_core_s_per_1k_passages": round(embedding * cores * 1000 / len(passages), 1),
-            "build_s": round(build, 2),
-            "build_passages_per_s": round(len(passages) / build, 1),
+            "build_s": round(build, 2) if build else None,
+            "build_passages_per_s": round(len(passages) / build, 1) if build else None,
             "rounds": {k: [round(s, 2) for s in v] for k, v in seconds[engine].items()},
         }
     report = {
@@ -97,14 +98,14 @@ def run_engines(config: IndexConfig, embedder: Embedder, work: Path, rounds: int
     if "local" in results and "ray" in results:
         report["ray_over_local"] = {
             "embedding_throughput": round(results["ray"]["embedding_passages_per_s"] / results["local"]["embedding_passages_per_s"], 2),
-            "build_throughput": round(results["ray"]["build_passages_per_s"] / results["local"]["build_passages_per_s"], 2),
+            "build_throughput": round(results["ray"]["build_passages_per_s"] / results["local"]["build_passages_per_s"], 2) if builds else None,
         }
     return report
 
 
 def markdown(report: dict[str, Any]) -> str:
     rows = [[engine, r["cores"], f"{r['embedding_s']:.2f}", f"{r['embedding_passages_per_s']:.1f}", f"{r['embedding_core_s_per_1k_passages']:.1f}",
-             f"{r['build_s']:.2f}", f"{r['build_passages_per_s']:.1f}"] for engine, r in report["engines"].items()]
+             _num(r["build_s"], 2), _num(r["build_passages_per_s"], 1)] for engine, r in report["engines"].items()]
     lines = [
         "# Engines benchmark",
         "",
@@ -118,8 +119,12 @@ def markdown(report: dict[str, Any]) -> str:
         "Build: the whole `cited index` build into an empty folder; the Ray build starts and stops its own local Ray.",
     ]
     if ratio := report.get("ray_over_local"):
-        lines += ["", f"Ray over local throughput: embedding {ratio['embedding_throughput']:.2f}x, whole build {ratio['build_throughput']:.2f}x."]
+        lines += ["", f"Ray over local throughput: embedding {ratio['embedding_throughput']:.2f}x, whole build {_num(ratio['build_throughput'], 2)}x."]
     return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "not run" if value is None else f"{value:.{digits}f}"
 
 
 def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:

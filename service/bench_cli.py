@@ -115,6 +115,7 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     e.add_argument("--collection", type=Path, metavar="FOLDER", help="use a BEIR collection's documents (e.g. eval/cranfield) instead of corpus_dir")
     e.add_argument("--rounds", type=positive, default=3, help="rounds per engine (default 3; the median is reported)")
     e.add_argument("--engines", type=_engines, default=["local", "ray"], help="comma-separated engines to run (default local,ray)")
+    e.add_argument("--no-builds", dest="builds", action="store_false", help="time the embedding step only (a large corpus: a whole build embeds it all again)")
     e.add_argument("--work", type=Path, default=Path(".cited/bench-engines"), help="scratch folder (default .cited/bench-engines)")
     e.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for engines.json and engines.md (default {DEFAULT_OUT}/)")
     e.set_defaults(handler=cmd_engines)
@@ -149,7 +150,7 @@ def cmd_engines(args: argparse.Namespace, settings: Settings, load: Any) -> int:
         corpus_dir = args.work / "corpus"
         materialise(load_beir(args.collection).docs.values(), corpus_dir)
         config = dataclasses.replace(config, corpus_dir=corpus_dir)
-    report = run_engines(config, Embedder(settings.model), args.work, rounds=args.rounds, engines=args.engines,
+    report = run_engines(config, Embedder(settings.model), args.work, rounds=args.rounds, engines=args.engines, builds=args.builds,
                          progress=lambda line: print(line, file=sys.stderr))
     try:
         json_path, md_path = write(report, args.out)

@@ -27,6 +27,13 @@ def test_the_engines_benchmark_runs_from_the_command_line(small_corpus: Path, tm
     assert not (tmp_path / "work" / "index-local").exists()  # scratch builds are removed
 
 
+def test_the_embedding_step_alone(small_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    config = Settings(corpus_dir=small_corpus, index_dir=tmp_path / "unused", sentence_vectors="pooled").index_config()
+    report = run_engines(config, embedder, tmp_path / "work", rounds=1, engines=["local"], builds=False)
+    assert report["engines"]["local"]["build_s"] is None and report["engines"]["local"]["embedding_s"] > 0
+    assert report["sentence_vectors"] == "pooled" and "not run" in markdown(report)
+
+
 def test_an_unknown_engine_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["bench", "engines", "--engines", "local,spark"])
