@@ -119,7 +119,8 @@ def markdown(report: dict[str, Any]) -> str:
         "Build: the whole `cited index` build into an empty folder; the Ray build starts and stops its own local Ray.",
     ]
     if ratio := report.get("ray_over_local"):
-        lines += ["", f"Ray over local throughput: embedding {ratio['embedding_throughput']:.2f}x, whole build {_num(ratio['build_throughput'], 2)}x."]
+        build = "not run" if ratio["build_throughput"] is None else f"{ratio['build_throughput']:.2f}x"
+        lines += ["", f"Ray over local throughput: embedding {ratio['embedding_throughput']:.2f}x, whole build {build}."]
     return "\n".join(lines) + "\n"
 
 
