@@ -87,6 +87,7 @@ def build_index(config: IndexConfig, embedder: Embedder, progress: bool = False)
 
 def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredIndex:
     started = time.perf_counter()
+    milvus = _milvus_writer(config)  # connected before the slow part: an unreachable Milvus fails at once
     corpus = read_corpus(config.corpus_dir, config.files)
     step("corpus-read")
     live = _live(config, embedder)
@@ -111,12 +112,50 @@ def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredInd
     )
     extras = _components(passages, texts, sentences, members, embedded, config.exact_up_to)
     extras[TEXTS] = write_texts(corpus.documents)  # what citations slice, served without re-reading the corpus
-    write_index(config.index_dir, manifest, passages, embedded.passages, extras, exact_up_to=config.exact_up_to)
+    hooks = {} if milvus is None else {
+        "before_publish": lambda build: milvus.write(build, passages, embedded.passages, texts, BM25Index.analyser().terms),  # before CURRENT names it
+        "removed": lambda build: milvus.drop([build]),
+    }
+    write_index(config.index_dir, manifest, passages, embedded.passages, extras, exact_up_to=config.exact_up_to, **hooks)
     log.info(
         "built index: %d documents, %d passages (%d reused, %d embedded) in %.1fs",
         len(documents), len(passages), embedded.counts["passages_reused"], embedded.counts["passages_embedded"], time.perf_counter() - started,
     )
-    return read_index(config.index_dir)
+    return read_index(config.index_dir, load_vectors=config.store.kind == "faiss")
+
+
+def _milvus_writer(config: IndexConfig):
+    """With store=milvus, the writer of this build's collection (index.milvus_store); else None."""
+    if config.store.kind != "milvus":
+        return None
+    from index.milvus_store import MilvusWriter
+
+    return MilvusWriter(config.store.uri(config.index_dir), config.store.milvus_token)
+
+
+def _collection_dropper(config: IndexConfig):
+    """With store=milvus, what drops the collection of a build folder tidying removes (a killed
+    build's, written before it could publish); connects only if there is one. Else None."""
+    if config.store.kind != "milvus":
+        return None
+
+    def drop(build: str) -> None:
+        with suppress(CitedError):  # best effort, as tidying is
+            _milvus_writer(config).drop([build])
+
+    return drop
+
+
+def _store_missing(config: IndexConfig, stored: StoredIndex) -> list[str]:
+    """Why the store ``config`` names cannot serve ``stored`` ([] if it can): a build made with
+    store=faiss has no Milvus collection, and a rebuild (reusing every vector) writes one."""
+    if config.store.kind != "milvus":
+        return []
+    from index.milvus_store import MilvusWriter, collection_name
+
+    name = collection_name(stored.path.name)
+    writer = MilvusWriter(config.store.uri(config.index_dir), config.store.milvus_token)
+    return [] if writer.client.has_collection(name) else [f"Milvus has no collection {name} for this build"]
 
 
 def _engine(config: IndexConfig, embedder: Embedder) -> AbstractContextManager:
@@ -175,7 +214,7 @@ def open_serving(config: IndexConfig, embedder: Embedder, progress: bool = False
         raise
     except Exception as exc:
         try:
-            stored = read_index(config.index_dir)
+            stored = read_index(config.index_dir, load_vectors=config.store.kind == "faiss")
         except CitedError:
             raise exc from None
         if stored.manifest.get("model", {}).get("fingerprint") != embedder.info.fingerprint:
@@ -192,15 +231,15 @@ def open_index(config: IndexConfig, embedder: Embedder, rebuild: bool = True, pr
     point at a disk or deployment fault the operator must see.
     """
     with suppress(CitedError, OSError), index_lock(config.index_dir):  # busy or read-only: the writer tidies
-        tidy(config.index_dir)  # what a killed build left behind
+        tidy(config.index_dir, _collection_dropper(config))  # what a killed build left behind
     try:
-        stored = read_index(config.index_dir)
+        stored = read_index(config.index_dir, load_vectors=config.store.kind == "faiss")
     except IndexMissing:
         if not rebuild:
             raise
         log.info("building the index at %s (none there yet)", config.index_dir)
         return build_index(config, embedder, progress)
-    if reasons := stale_because(config, embedder.info, stored):
+    if reasons := stale_because(config, embedder.info, stored) or _store_missing(config, stored):
         if not rebuild:
             raise IndexStale(f"index at {config.index_dir} is stale ({'; '.join(reasons)}): rebuild it with `cited index` and the same settings")
         log.warning("rebuilding index: %s", "; ".join(reasons))

@@ -27,8 +27,26 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 EXACT_UP_TO = 20_000
 
 Retrieval = Literal["dense", "bm25", "hybrid"]
+Store = Literal["faiss", "milvus"]
+MILVUS_LITE_FILE = "milvus.db"  # Milvus Lite's data file inside the index folder when milvus_uri is unset
 Engine = Literal["local", "ray"]
 Fusion = Literal["rrf", "weighted"]
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the dense vectors and the lexical index are searched (index.passage_store).
+
+    The build folder is written either way and stays the source of truth; with ``milvus`` a
+    collection per build is written beside it before the build is published.
+    """
+
+    kind: Store = field(default="faiss", metadata={"description": "Where passages are searched: faiss (embedded FAISS + bm25s files in the build folder) or milvus (a Milvus collection per build, dense vectors and BM25; needs the milvus extra). docs/stores.md."})
+    milvus_uri: str | None = field(default=None, metadata={"description": "With store=milvus: a Milvus Lite file (a path ending in .db; one process at a time), or http://host:19530 for a Milvus standalone or cluster (any number of replicas). Unset: milvus.db in index_dir."})
+    milvus_token: str | None = field(default=None, metadata={"description": "With store=milvus: the token (user:password, or an API key) of a Milvus server that needs one."})
+
+    def uri(self, index_dir: Path) -> str:
+        return self.milvus_uri or str(index_dir / MILVUS_LITE_FILE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,7 @@ class IndexConfig:
         default=EXACT_UP_TO,
         metadata={"description": "Passages up to which the vector index is exact (FAISS flat); above it, approximate (IVF; recall@10 0.99 against exact in docs/results.md)."},
     )
+    store: StoreConfig = field(default_factory=StoreConfig)
     engine: Engine = field(
         default="local",
         metadata={"description": "Where a build runs the model: local (this process) or ray (Ray Data actors, one model each; needs the ray extra, docs/ray.md). The index written is the same."},

@@ -73,6 +73,11 @@ class BM25Index:
         index._retriever.index(tokens, show_progress=False)
         return index
 
+    @classmethod
+    def analyser(cls) -> BM25Index:
+        """An empty index whose :meth:`terms` are those :meth:`build` would index with (for another engine)."""
+        return cls(bm25s.BM25(k1=K1, b=B, method=METHOD), list(STOPWORDS_EN), STEMMER_LANGUAGE)
+
     def __len__(self) -> int:
         return int(self._retriever.scores["num_docs"])
 

@@ -1,13 +1,15 @@
 """Question in, ranked and cited passages out: the one retrieval path of the API, the CLI and the eval.
 
-    dense (FAISS passages, blended with their best sentence) ─┐
-                                                               ├─ fuse ─ feedback ─ collapse near-duplicates
-    lexical (BM25) ────────────────────────────────────────────┘     ─ diversify (MMR) ─ top_k / token_budget ─ highlight
+    dense (the store's passages, blended with their best sentence) ─┐
+                                                                      ├─ fuse ─ feedback ─ collapse near-duplicates
+    lexical (the store's BM25) ───────────────────────────────────────┘     ─ diversify (MMR) ─ top_k / token_budget ─ highlight
 
 Feedback (optional) moves the question towards the top fused passages, asks the dense index
 again and fuses again.
 
 Each stage is switchable in RankingConfig so its effect can be measured with the eval.
+The candidates come from a store (index.passage_store: FAISS + bm25s, or Milvus); everything
+after them is computed here, the same for every store.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from typing import Any
 import numpy as np
 
 from index.components import Components, read_components
-from index.config import RankingConfig
+from index.config import RankingConfig, StoreConfig
 from index.dedup import SHARED_RUN, copied_documents, shingles
 from index.answer import ANSWER_FROM, WEIGHTS, AnswerSentence, AnswerWeights, Lexicon, candidates, choose, highlights, idf_of
 from index.diversify import mmr
 from index.embed import Embedder
 from index.errors import ModelError
 from index.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from index.passage_store import PassageStore, open_store
 from index.store import StoredIndex
-from index.ties import TIE_SLACK, cut_is_settled, ranked, stable_key, top
+from index.ties import ranked, stable_key
 from index.types import Hit
 
 TERMS_CACHED = 200_000  # sentences whose terms are kept for the answer's lexical overlap
@@ -64,10 +67,14 @@ class _Candidate:
 class Retriever:
     """Holds the loaded model and index; read-only after construction, so threads may share it."""
 
-    def __init__(self, embedder: Embedder, stored: StoredIndex, ranking: RankingConfig = RankingConfig()) -> None:
-        if stored.vector_index.d != embedder.info.dimension:
+    def __init__(self, embedder: Embedder, stored: StoredIndex, ranking: RankingConfig = RankingConfig(),
+                 store: StoreConfig = StoreConfig()) -> None:
+        self.components: Components = read_components(stored.path)
+        self.store_config = store
+        self.store: PassageStore = open_store(store, stored, self.components)
+        if self.store.dimension != embedder.info.dimension:
             raise ModelError(
-                f"index vectors have dimension {stored.vector_index.d}, model {embedder.info.name} gives {embedder.info.dimension}"
+                f"index vectors have dimension {self.store.dimension}, model {embedder.info.name} gives {embedder.info.dimension}"
             )
         self.embedder = embedder
         self.stored = stored
@@ -75,7 +82,6 @@ class Retriever:
         self.manifest = stored.manifest
         self.documents = {d["doc_id"]: d for d in stored.manifest["documents"]}
         self.ranking = ranking
-        self.components: Components = read_components(stored.path)
         pairs = ((a, b) for a, partners in self.components.duplicates.items() for b, _ in partners)
         self.copies = copied_documents(pairs, [p.doc_id for p in self.passages])
         self.copy_partners: dict[str, set[str]] = {}  # document -> the documents that are copies of it
@@ -89,6 +95,10 @@ class Retriever:
         self.lexicon = Lexicon(lexical.terms, lambda term: idf_of(len(lexical), lexical.document_frequency(term)))
         self._sentence_terms: dict[int, list[str]] = {}  # per sentence id, filled as answers meet them
         self.answer_weights: AnswerWeights = WEIGHTS
+
+    def for_build(self, stored: StoredIndex) -> Retriever:
+        """Another build (a hot swap) with this model, ranking and kind of store."""
+        return Retriever(self.embedder, stored, self.ranking, self.store_config)
 
     def with_ranking(self, ranking: RankingConfig) -> Retriever:
         """The same loaded index ranked another way (for ablations), without reloading anything."""
@@ -107,7 +117,7 @@ class Retriever:
     def search_encoded(self, questions: Sequence[str], queries: np.ndarray, options: Sequence[SearchOptions]) -> list[SearchResult]:
         """Search with question vectors already computed (batched or cached by the caller).
 
-        Questions that need the same candidate depth share one FAISS call; each question's
+        Questions that need the same candidate depth share one call of the store; each question's
         ranking is the one it would get alone (up to float noise, which index.ties absorbs).
         """
         if not len(questions) == len(queries) == len(options):
@@ -127,12 +137,10 @@ class Retriever:
     def _candidates(self, questions: Sequence[str], queries: np.ndarray, depth: int) -> list[list[_Candidate]]:
         depth = min(depth, len(self.passages))
         mode = self.ranking.retrieval
-        dense: list[list[tuple[int, float]]] = [[] for _ in questions]
-        lexical: list[list[tuple[int, float]]] = [[] for _ in questions]
-        if mode in ("dense", "hybrid") and depth > 0:
-            dense = self._dense(queries, depth)
-        if mode in ("bm25", "hybrid") and depth > 0:
-            lexical = self.components.lexical.search_batch(questions, depth, key=self.order)
+        want_dense = mode in ("dense", "hybrid") and depth > 0
+        dense, lexical = self.store.candidates(queries, questions, depth, self.order, want_dense, mode in ("bm25", "hybrid") and depth > 0)
+        if want_dense:
+            dense = self._with_best_sentences(queries, dense, depth)
         fused = [self._fuse(d, b) for d, b in zip(dense, lexical, strict=True)]
         if self.ranking.feedback_passages > 0 and mode in ("dense", "hybrid") and depth > 0:
             dense = self._dense(self._feedback_queries(queries, fused), depth)
@@ -140,15 +148,9 @@ class Retriever:
         return [[_Candidate(r, s) for r, s in f] for f in fused]
 
     def _dense(self, queries: np.ndarray, depth: int) -> list[list[tuple[int, float]]]:
-        total = self.stored.vector_index.ntotal
-        fetch = min(total, depth + TIE_SLACK)
-        while True:  # FAISS cuts ties at k by arrival order: ask until every tie at the cut is in
-            scores, rows = self.stored.vector_index.search(queries, fetch)
-            if fetch >= total or all(cut_is_settled(s, depth) for s in scores):
-                break
-            fetch = min(total, 2 * fetch)
-        # FAISS pads with -1 when fewer than k vectors exist.
-        hits = [top(ss[rr >= 0], depth, self.order, rows=rr[rr >= 0]) for rr, ss in zip(rows, scores, strict=True)]
+        return self._with_best_sentences(queries, self.store.dense(queries, depth, self.order), depth)
+
+    def _with_best_sentences(self, queries: np.ndarray, hits: list[list[tuple[int, float]]], depth: int) -> list[list[tuple[int, float]]]:
         w = self.ranking.sentence_weight
         if w <= 0:
             return hits
@@ -164,9 +166,9 @@ class Retriever:
         Only candidates are scored, so the cost is bounded by the depth, not the corpus.
         """
         cosine = dict(hits)
-        for row in joining:
-            if row not in cosine:
-                cosine[row] = float(self._vector(row) @ query)
+        joined = [row for row in joining if row not in cosine]
+        for row, vector in zip(joined, self.store.vectors(joined), strict=True):
+            cosine[row] = float(vector @ query)
         best = self.components.sentences.best_of(list(cosine), query)
         return ranked(((row, (1 - w) * c + w * float(b)) for (row, c), b in zip(cosine.items(), best, strict=True)), self.order)[:depth]
 
@@ -194,7 +196,7 @@ class Retriever:
         for i, best_first in enumerate(fused):
             rows = [r for r, _ in best_first[: self.ranking.feedback_passages]]
             if rows:
-                centroid = np.stack([self._vector(r) for r in rows]).mean(axis=0)
+                centroid = self.store.vectors(rows).mean(axis=0)
                 moved[i] = queries[i] + self.ranking.feedback_weight * centroid
                 moved[i] /= max(float(np.linalg.norm(moved[i])), 1e-12)
         return moved
@@ -205,7 +207,7 @@ class Retriever:
             enough = options.token_budget is None and self.ranking.mmr_lambda >= 1.0
             pool = self._collapse(pool, options.top_k if enough else len(pool))
         if self.ranking.mmr_lambda < 1.0 and len(pool) > 1:
-            vectors = np.stack([self._vector(c.row) for c in pool])
+            vectors = self.store.vectors([c.row for c in pool])
             pool = [pool[i] for i in mmr([c.score for c in pool], vectors, len(pool), self.ranking.mmr_lambda)]
         chosen: list[_Candidate] = []
         used = 0
@@ -234,7 +236,7 @@ class Retriever:
             )
         best = choose([s for s in sentences if s.rank <= ANSWER_FROM], self.answer_weights)
         answer = None if best is None else AnswerSentence(span=best.span, text=best.text, passage=best.passage)
-        best_cosine = max((float(self._vector(c.row) @ query) for c in chosen), default=None)
+        best_cosine = max((float(v @ query) for v in self.store.vectors([c.row for c in chosen])), default=None)
         return SearchResult(hits=hits, answer=answer, best_cosine=best_cosine,
                             build=self.stored.path.name, files=self.manifest["corpus"]["files"], documents=self.documents)
 
@@ -312,6 +314,3 @@ class Retriever:
 
     def _sources(self, candidate: _Candidate) -> set[str]:
         return {self.passages[candidate.row].source, *(self.passages[r].source for r in candidate.also_in)}
-
-    def _vector(self, row: int) -> np.ndarray:
-        return self.stored.vector_index.reconstruct(row)

@@ -112,12 +112,17 @@ def write_index(
     vectors: np.ndarray,
     extras: dict[str, Writer] | None = None,
     exact_up_to: int = EXACT_UP_TO,
+    before_publish: Callable[[str], None] | None = None,
+    removed: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a complete build and publish it; returns the build folder.
 
     ``extras`` maps a sub-folder name to a function that writes into it; every file it writes
     is hashed into the manifest and verified on open like the core files. Past ``exact_up_to``
-    passages the vectors go into an approximate index (index.ann).
+    passages the vectors go into an approximate index (index.ann). ``before_publish`` is called
+    with the new build's name once its folder is complete and before any pointer names it (a
+    store outside the folder, Milvus, writes there what the build will need); ``removed`` with
+    each old build's name that tidying deletes.
     """
     if len(passages) != vectors.shape[0]:
         raise ValueError(f"{len(passages)} passages but {vectors.shape[0]} vectors")
@@ -151,6 +156,8 @@ def write_index(
             build = index_dir / f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             os.rename(tmp, build)
             step("renamed")
+            if before_publish is not None:
+                before_publish(build.name)
             # PREVIOUS before CURRENT: killed in between, both name the live build and the new one is
             # an orphan the next start removes. The other order would leave the live build named by
             # neither, so the next start would delete it and a rollback would go two builds back.
@@ -158,9 +165,9 @@ def write_index(
                 _publish(index_dir, PREVIOUS, previous)
             _publish(index_dir, POINTER, build.name)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)  # a renamed, unpublished build is an orphan the next tidy removes
             raise
-        tidy(index_dir)
+        tidy(index_dir, removed)
         step("tidied")
     return build
 
@@ -193,17 +200,19 @@ def rollback(index_dir: Path) -> Path:
     return index_dir / previous
 
 
-def read_index(index_dir: Path) -> StoredIndex:
+def read_index(index_dir: Path, load_vectors: bool = True) -> StoredIndex:
     """Open the live build, verifying every file against the manifest.
 
     Raises IndexMissing if nothing was ever published here, IndexCorrupt if anything does
-    not match (a damaged file is never served, whatever the cause).
+    not match (a damaged file is never served, whatever the cause). ``load_vectors`` False
+    (a store other than FAISS answers the searches) defers reading faiss.index until something
+    asks for ``vector_index``; its bytes are still checked against the manifest now.
     """
     with io_errors(index_dir, "cannot read the index"):
-        return _read_index(index_dir)
+        return _read_index(index_dir, load_vectors)
 
 
-def _read_index(index_dir: Path) -> StoredIndex:
+def _read_index(index_dir: Path, load_vectors: bool = True) -> StoredIndex:
     name = pointed(index_dir, POINTER)
     if name is None:
         raise IndexMissing(f"no index at {index_dir}: build it with `cited index`")
@@ -222,6 +231,12 @@ def _read_index(index_dir: Path) -> StoredIndex:
     for rel, expected in recorded.items():
         if _sha256(build / rel) != expected:
             raise IndexCorrupt(build / rel, "sha256 differs from the manifest")
+    passages = _read_passages(build / PASSAGES)
+    vectors = _read_vectors(build, manifest, len(passages)) if load_vectors else _DeferredVectors(build, manifest, len(passages))
+    return StoredIndex(path=build, manifest=manifest, passages=passages, vector_index=vectors)
+
+
+def _read_vectors(build: Path, manifest: dict[str, Any], passages: int) -> faiss.Index:
     try:
         vectors = faiss.read_index(str(build / VECTORS))
     except RuntimeError as exc:
@@ -230,10 +245,27 @@ def _read_index(index_dir: Path) -> StoredIndex:
         search_as_built(vectors, manifest.get("faiss") or {})
     except (RuntimeError, TypeError, ValueError) as exc:  # the manifest is the one file not hashed
         raise IndexCorrupt(build / MANIFEST, f"its faiss entry does not fit {VECTORS} ({exc})") from exc
-    passages = _read_passages(build / PASSAGES)
-    if vectors.ntotal != len(passages):
-        raise IndexCorrupt(build, f"{vectors.ntotal} vectors but {len(passages)} passages")
-    return StoredIndex(path=build, manifest=manifest, passages=passages, vector_index=vectors)
+    if vectors.ntotal != passages:
+        raise IndexCorrupt(build, f"{vectors.ntotal} vectors but {passages} passages")
+    return vectors
+
+
+class _DeferredVectors:
+    """faiss.index, read (with every check of an eager read) the first time anything uses it.
+
+    A server whose store is Milvus never does, so it never holds the vectors twice; a rebuild
+    reusing this build's vectors (index.reuse) or an eval tool reading them still can.
+    """
+
+    def __init__(self, build: Path, manifest: dict[str, Any], passages: int) -> None:
+        self._args = (build, manifest, passages)
+        self._index: faiss.Index | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._index is None:
+            with io_errors(self._args[0], "cannot read the index"):
+                self._index = _read_vectors(*self._args)
+        return getattr(self._index, name)
 
 
 def _read_manifest(build: Path) -> dict[str, Any]:
@@ -334,9 +366,10 @@ def _write_synced(path: Path, text: str) -> None:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
-def tidy(index_dir: Path) -> None:
+def tidy(index_dir: Path, removed: Callable[[str], None] | None = None) -> None:
     """Every build but the current and the previous one, abandoned temporary folders and pointer
-    files; best effort, never fatal. Builds hold the index lock (index.lock) while they call this,
+    files; best effort, never fatal. ``removed`` is told each build folder's name as it goes
+    (a store drops what it kept for that build). Builds hold the index lock (index.lock) while they call this,
     so nothing removed here is another writer's work in progress.
 
     A damaged pointer leaves every build in place: which one is live is then unknown, and the
@@ -350,5 +383,7 @@ def tidy(index_dir: Path) -> None:
         if child.is_dir() and not child.is_symlink():
             if child.name.startswith(".tmp-") or (keep is not None and child.name.startswith("build-") and child.name not in keep):
                 shutil.rmtree(child, ignore_errors=True)
+                if removed is not None and child.name.startswith("build-"):
+                    removed(child.name)
         elif child.is_file() and child.name in (f"{POINTER}.tmp", f"{PREVIOUS}.tmp"):
             child.unlink(missing_ok=True)

@@ -47,7 +47,7 @@ def load_retriever(settings: Settings, progress: bool = False, serving: bool = F
     else:
         stored = open_index(config, embedder, rebuild=False, progress=progress)
     embedder.encode(["warm-up"])  # the first forward pass is several times slower; pay it before serving
-    return Retriever(embedder, stored, settings.ranking_config())
+    return Retriever(embedder, stored, settings.ranking_config(), config.store)
 
 
 def get_retriever(request: Request) -> Retriever:

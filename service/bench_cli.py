@@ -37,6 +37,13 @@ def _kinds(text: str) -> list[str | None]:
     return [_KINDS[name] for name in names]
 
 
+def _stores(text: str) -> list[str]:
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names or set(names) - {"faiss", "milvus"}:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of faiss, milvus, got {text!r}")
+    return names
+
+
 def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
     from eval.defaults import LEVELS
 
@@ -103,6 +110,21 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     r.add_argument("--work", type=Path, default=Path(".cited/bench-rebuild"), help="scratch folder, emptied first (default .cited/bench-rebuild)")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for rebuild.json and rebuild.md (default {DEFAULT_OUT}/)")
     r.set_defaults(handler=cmd_rebuild)
+
+    s = nested.add_parser(
+        "store",
+        parents=[settings_flags],
+        help="the seed questions through each store (FAISS, Milvus) side by side: query p50/p95 and bytes per passage; write store.json and store.md",
+        description="Build corpus_dir once into a scratch folder (with store=milvus when Milvus is compared: the build folder and "
+        "its collection), then ask the question set through each store in turn, question by question, and measure the "
+        "whole retrieval, the retrieval with the question vector given, and each store's bytes on disk per passage.",
+    )
+    s.add_argument("--stores", type=_stores, default=["faiss", "milvus"], help="stores compared, comma-separated (default faiss,milvus)")
+    s.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set whose questions are asked (default {DEFAULT_QUESTIONS})")
+    s.add_argument("--rounds", type=positive, default=3, help="times each question is asked per store (default 3)")
+    s.add_argument("--work", type=Path, default=Path(".cited/bench-store"), help="scratch folder, emptied first (default .cited/bench-store)")
+    s.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for store.json and store.md (default {DEFAULT_OUT}/)")
+    s.set_defaults(handler=cmd_store)
 
     e = nested.add_parser(
         "engines",
@@ -181,6 +203,36 @@ def _questions(path: Path, corpus_dir: Path) -> list[str]:
         return list(dict.fromkeys(q.question for q in load_questions(path, corpus_dir)))
     except QuestionSetError as exc:
         raise UsageError(f"question set: {exc}") from None
+
+
+def cmd_store(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import shutil
+
+    from eval.store_bench import markdown, run_store_bench
+    from eval.tables import write_report
+    from index import Embedder, Retriever, build_index
+    from index.config import StoreConfig
+    from index.store import read_index
+
+    questions = _questions(args.questions, settings.corpus_dir)
+    shutil.rmtree(args.work, ignore_errors=True)
+    kind = "milvus" if "milvus" in args.stores else "faiss"
+    scratch = settings.model_copy(update={"index_dir": args.work / "index", "store": kind})
+    config = scratch.index_config()
+    embedder = Embedder(settings.model)
+    build_index(config, embedder)  # one build: the folder (FAISS, bm25s) and, for milvus, its collection
+    ranking = settings.ranking_config()
+    retrievers = {
+        name: Retriever(embedder, read_index(config.index_dir, load_vectors=name == "faiss"), ranking,
+                        config.store if name == "milvus" else StoreConfig())
+        for name in args.stores
+    }
+    report = run_store_bench(retrievers, questions, rounds=args.rounds)
+    text = markdown(report)
+    print(text, end="")
+    json_path, md_path = write_report(args.out, "store", report, text)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
 
 
 def cmd_swap(args: argparse.Namespace, settings: Settings, load: Any) -> int:

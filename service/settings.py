@@ -18,17 +18,24 @@ from pydantic import Field, SecretStr, create_model, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, TomlConfigSettingsSource
 
 from index.chunk import ChunkSpec
-from index.config import DEFAULT_MODEL, EXPERIMENTS, Engine, IndexConfig, RankingConfig
+from index.config import DEFAULT_MODEL, EXPERIMENTS, Engine, IndexConfig, RankingConfig, Store, StoreConfig
 from index.errors import UsageError
 from index.ingest import FilePolicy
 
 _INDEX_FIELDS = {f.name: f for f in fields(IndexConfig)}
+_STORE_FIELDS = {f.name: f for f in fields(StoreConfig)}
 
 
 def _index_field(name: str, **bounds: Any) -> Any:
     """A setting whose default and description are IndexConfig's field (defined once, there)."""
     f = _INDEX_FIELDS[name]
     return Field(f.default, description=f.metadata["description"], **bounds)
+
+
+def _store_field(name: str) -> Any:
+    """A setting whose default and description are StoreConfig's field."""
+    f = _STORE_FIELDS[name]
+    return Field(f.default, description=f.metadata["description"])
 
 
 class _IndexSettings(BaseSettings):
@@ -46,6 +53,9 @@ class _IndexSettings(BaseSettings):
     max_file_bytes: int = Field(FilePolicy.max_file_bytes, ge=1, description="Larger corpus files are skipped with a warning (listed in the manifest and /health).")
     follow_links: bool = Field(FilePolicy.follow_links, description="Index files that links inside corpus_dir point to outside it; off, they are skipped with a warning.")
     exact_up_to: int = _index_field("exact_up_to", ge=0)
+    store: Store = _store_field("kind")
+    milvus_uri: str | None = _store_field("milvus_uri")
+    milvus_token: SecretStr | None = _store_field("milvus_token")
     engine: Engine = _index_field("engine")
     ray_address: str | None = _index_field("ray_address")
     auto_rebuild: bool = Field(True, description="cited serve builds a missing or stale index before serving (query and eval never build; a corrupt index is always refused).")
@@ -140,6 +150,7 @@ class Settings(_RankedSettings):
             batch_size=self.batch_size,
             files=FilePolicy(self.max_file_bytes, self.follow_links),
             exact_up_to=self.exact_up_to,
+            store=StoreConfig(self.store, self.milvus_uri, self.milvus_token.get_secret_value() if self.milvus_token else None),
             engine=self.engine,
             ray_address=self.ray_address,
         )

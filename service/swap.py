@@ -53,8 +53,8 @@ class IndexWatcher(Poller):
         if name is None or name == self.current.stored.path.name or name == self._refused:
             return False
         try:
-            stored = read_index(self.index_dir)
-            retriever = Retriever(self.current.embedder, stored, self.current.ranking)
+            stored = read_index(self.index_dir, load_vectors=self.current.store_config.kind == "faiss")
+            retriever = self.current.for_build(stored)  # the same model, ranking and kind of store
         except CitedError as exc:
             self._refused = name
             log.error("not switching to the new index build %s: %s", name, exc)

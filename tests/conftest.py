@@ -33,9 +33,54 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def retriever(seed_settings: Settings, embedder: Embedder) -> Retriever:
+def seed_retriever(seed_settings: Settings, embedder: Embedder) -> Retriever:
     stored = build_index(seed_settings.index_config(), embedder)
     return Retriever(embedder, stored)
+
+
+@pytest.fixture(scope="session")
+def retriever(seed_retriever: Retriever) -> Retriever:
+    """The seed build on the default store; a module whose tests run on both stores overrides this with ``store_retriever``."""
+    return seed_retriever
+
+
+def _milvus_absent() -> str | None:
+    """Why the Milvus tests cannot run here (None if they can)."""
+    import importlib.util
+
+    missing = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
+    return f"{' and '.join(missing)} not installed: pip install -e '.[milvus]'" if missing else None
+
+
+# The retrieval tests that run on both stores take ``store_retriever`` (or override ``retriever`` with it).
+STORES = [
+    pytest.param("faiss", id="faiss"),
+    pytest.param("milvus", id="milvus", marks=[pytest.mark.milvus, pytest.mark.skipif(_milvus_absent() is not None, reason=str(_milvus_absent()))]),
+]
+
+
+@pytest.fixture(scope="session")
+def milvus_retriever(seed_retriever: Retriever, tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    """The session's seed build served by Milvus Lite: its collection written from the build's own
+    passages, vectors and BM25 text, as `cited index --store milvus` writes it before publishing."""
+    from index.chunk import embedding_input
+    from index.config import StoreConfig
+    from index.milvus_store import MilvusWriter
+
+    retriever = seed_retriever
+    stored = retriever.stored
+    config = StoreConfig("milvus", str(tmp_path_factory.mktemp("milvus") / "milvus.db"))
+    context = bool(stored.manifest["chunking"]["embed_context"])
+    texts = [embedding_input(p.title, p.heading, p.text, context) for p in stored.passages]
+    vectors = stored.vector_index.reconstruct_n(0, stored.vector_index.ntotal)
+    MilvusWriter(config.uri(stored.path.parent)).write(stored.path.name, stored.passages, vectors, texts, retriever.components.lexical.terms)
+    return Retriever(retriever.embedder, stored, retriever.ranking, config)
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_retriever(request: pytest.FixtureRequest) -> Retriever:
+    """The seed retriever on each store in turn: FAISS + bm25s, then Milvus (marked milvus)."""
+    return request.getfixturevalue("seed_retriever" if request.param == "faiss" else "milvus_retriever")
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import faiss
 import numpy as np
@@ -94,9 +93,11 @@ def test_at_or_below_the_threshold_the_index_is_exact(clustered: np.ndarray) -> 
 
 
 def _dense_only(index: faiss.Index) -> Retriever:
-    """A retriever reduced to what ``_dense`` reads: the FAISS index, the tie order, the ranking."""
+    """A retriever reduced to what ``_dense`` reads: the FAISS store, the tie order, the ranking."""
+    from index.faiss_store import FaissStore
+
     r = Retriever.__new__(Retriever)
-    r.stored, r.order, r.ranking = SimpleNamespace(vector_index=index), None, RankingConfig(sentence_weight=0.0)
+    r.store, r.order, r.ranking = FaissStore(index, None), None, RankingConfig(sentence_weight=0.0)
     return r
 
 

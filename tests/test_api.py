@@ -9,6 +9,30 @@ import pytest
 from index.tokens import count_tokens
 from tests.conftest import SEEDS, source_text
 
+
+@pytest.fixture(scope="module")
+def retriever(store_retriever):
+    """Every test here runs on both stores (tests.conftest.STORES)."""
+    return store_retriever
+
+
+@pytest.fixture(scope="module")
+def client(seed_settings, retriever):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(seed_settings, retriever)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def live_server(seed_settings, retriever):
+    from tests.conftest import serving
+
+    with serving(seed_settings, retriever) as url:
+        yield url
+
 FURNITURE = (
     "ALSO READ", "WATCH |", "Last Updated On", "Originally Added On", "Popular posts", "Related Posts",
     "characters left", "Star Rating", "Rate this Article", "Post your Comment", "click here",

@@ -19,6 +19,12 @@ from tests.conftest import SEEDS, source_text
 ROOT = Path(__file__).resolve().parent.parent
 
 
+
+@pytest.fixture(scope="module")
+def retriever(store_retriever):
+    """Every test here runs on both stores (tests.conftest.STORES)."""
+    return store_retriever
+
 def test_rrf_adds_reciprocal_ranks_and_breaks_ties_by_row() -> None:
     fused = reciprocal_rank_fusion({"a": [1, 2, 3], "b": [3, 1]}, k=60)
     # row 1: 1/61 + 1/62; row 3: 1/63 + 1/61; row 2: 1/62

@@ -15,6 +15,12 @@ from tests.conftest import assert_top_k_up_to_ties, source_text
 DENSE_ONLY = RankingConfig(retrieval="dense", collapse_duplicates=False, highlight=False, sentence_weight=0.0)
 
 
+
+@pytest.fixture(scope="module")
+def retriever(store_retriever):
+    """Every test here runs on both stores (tests.conftest.STORES)."""
+    return store_retriever
+
 def test_faiss_ranking_equals_brute_force_numpy(retriever) -> None:
     retriever = retriever.with_ranking(DENSE_ONLY)
     stored = retriever.stored
