@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import asdict
 from pathlib import Path
 
@@ -96,7 +96,8 @@ def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredInd
     texts = [embedding_input(p.title, p.heading, p.text, config.chunk.embed_context) for p in passages]
     sentences, members = sentence_spans(passages)
     embed = embed_pooled if config.chunk.sentence_vectors == POOLED else embed_apart
-    embedded = embed(embedder, passages, texts, sentences, members, known, config.batch_size, progress)
+    with _engine(config, embedder) as encoder:
+        embedded = embed(encoder, passages, texts, sentences, members, known, config.batch_size, progress)
     step("embedded")
     manifest = new_manifest(
         expected_inputs(embedder.info, config.chunk, corpus.files, config.exact_up_to),
@@ -107,6 +108,7 @@ def _build(config: IndexConfig, embedder: Embedder, progress: bool) -> StoredInd
         reuse=embedded.counts,
         sentence_vectors={"method": config.chunk.sentence_vectors, "encoded_apart": embedded.encoded_apart},
         build_seconds=round(time.perf_counter() - started, 3),
+        engine=config.engine,
     )
     extras = _components(passages, texts, sentences, members, embedded, config.exact_up_to)
     extras[TEXTS] = write_texts(corpus.documents)  # what citations slice, served without re-reading the corpus
@@ -154,6 +156,16 @@ def _store_missing(config: IndexConfig, stored: StoredIndex) -> list[str]:
     name = collection_name(stored.path.name)
     writer = MilvusWriter(config.store.uri(config.index_dir), config.store.milvus_token)
     return [] if writer.client.has_collection(name) else [f"Milvus has no collection {name} for this build"]
+
+
+def _engine(config: IndexConfig, embedder: Embedder) -> AbstractContextManager:
+    """What runs the forward passes: this process's model, or Ray Data actors (index/ray_embed.py),
+    which compute the same vectors for the texts this build must encode."""
+    if config.engine == "local":
+        return nullcontext(embedder)
+    from index.ray_embed import RayEmbedder  # Ray is an optional extra
+
+    return RayEmbedder(embedder, config.ray_address)
 
 
 def _live(config: IndexConfig, embedder: Embedder) -> StoredIndex | None:

@@ -29,6 +29,7 @@ EXACT_UP_TO = 20_000
 Retrieval = Literal["dense", "bm25", "hybrid"]
 Store = Literal["faiss", "milvus"]
 MILVUS_LITE_FILE = "milvus.db"  # Milvus Lite's data file inside the index folder when milvus_uri is unset
+Engine = Literal["local", "ray"]
 Fusion = Literal["rrf", "weighted"]
 
 
@@ -61,6 +62,14 @@ class IndexConfig:
         metadata={"description": "Passages up to which the vector index is exact (FAISS flat); above it, approximate (IVF; recall@10 0.99 against exact in docs/results.md)."},
     )
     store: StoreConfig = field(default_factory=StoreConfig)
+    engine: Engine = field(
+        default="local",
+        metadata={"description": "Where a build runs the model: local (this process) or ray (Ray Data actors, one model each; needs the ray extra, docs/ray.md). The index written is the same."},
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={"description": "Ray cluster for engine=ray, from one of its nodes: HOST:6379 (the head) or auto; unset, the build starts a private Ray on this machine (loopback, no dashboard) and stops it after."},
+    )
 
 
 @validated_dataclass(frozen=True)

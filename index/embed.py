@@ -97,6 +97,11 @@ class Embedder:
                 bar.update(len(rows))
         return vectors
 
+    def encode_groups(self, groups: Sequence[Sequence[str]], whats: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[np.ndarray]:
+        """:meth:`encode` of each group in turn (an empty group costs nothing)."""
+        return [self.encode(texts, batch_size=batch_size, progress=progress, what=what) if texts else
+                np.zeros((0, self.info.dimension), dtype=np.float32) for texts, what in zip(groups, whats, strict=True)]
+
     def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         vectors = self.model.encode(
             list(texts),

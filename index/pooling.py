@@ -57,8 +57,9 @@ def embed_apart(
     progress: bool = False,
 ) -> Embedded:
     """Vectors of every passage (embedded as ``texts``), then of every unique sentence on its own."""
-    vectors, passage_reused = encode_reusing(embedder, texts, known.passages, batch_size, progress, what="passages")
-    found, sentence_reused = encode_reusing(embedder, [s.text for s in sentences], known.sentences, batch_size, progress, what="sentences")
+    (vectors, passage_reused), (found, sentence_reused) = encode_reusing(
+        embedder, [(texts, known.passages, "passages"), ([s.text for s in sentences], known.sentences, "sentences")], batch_size, progress
+    )
     return Embedded(
         passages=vectors,
         sentences=found,

@@ -82,19 +82,29 @@ def known_vectors(previous: StoredIndex | None, sentence_vectors: str) -> KnownV
 
 
 def encode_reusing(
-    embedder: Embedder, texts: Sequence[str], known: Mapping[Key, np.ndarray], batch_size: int = 32, progress: bool = False, what: str = "texts"
-) -> tuple[np.ndarray, int]:
-    """Vectors of ``texts``: known ones copied, the rest encoded once each; also how many were reused."""
-    keys = [text_key(embedder.info.fingerprint, t) for t in texts]
-    first: dict[Key, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if key not in known:
-            first.setdefault(key, text)
-    found: dict[Key, np.ndarray] = {}
-    if first:
-        encoded = embedder.encode(list(first.values()), batch_size=batch_size, progress=progress, what=what)
-        found = dict(zip(first, encoded, strict=True))
-    vectors = np.zeros((len(keys), embedder.info.dimension), dtype=np.float32)
-    for i, key in enumerate(keys):
-        vectors[i] = found[key] if key in found else known[key]
-    return vectors, sum(1 for key in keys if key in known)
+    embedder: Embedder, groups: Sequence[tuple[Sequence[str], Mapping[Key, np.ndarray], str]], batch_size: int = 32, progress: bool = False
+) -> list[tuple[np.ndarray, int]]:
+    """For each group ``(texts, known, what)``: the vectors of ``texts``, known ones copied and the
+    rest encoded once each, and how many were reused.
+
+    The groups' new texts go to the model in one :meth:`Embedder.encode_groups` call: one pass of
+    an engine that starts workers per pass (index/ray_embed.py), each group batched on its own.
+    """
+    fingerprint = embedder.info.fingerprint
+    keys = [[text_key(fingerprint, t) for t in texts] for texts, _, _ in groups]
+    firsts: list[dict[Key, str]] = []
+    for group_keys, (texts, known, _) in zip(keys, groups, strict=True):
+        first: dict[Key, str] = {}
+        for key, text in zip(group_keys, texts, strict=True):
+            if key not in known:
+                first.setdefault(key, text)
+        firsts.append(first)
+    encoded = embedder.encode_groups([list(f.values()) for f in firsts], [what for _, _, what in groups], batch_size=batch_size, progress=progress)
+    out = []
+    for group_keys, first, vectors, (_, known, _) in zip(keys, firsts, encoded, groups, strict=True):
+        found = dict(zip(first, vectors, strict=True))
+        result = np.zeros((len(group_keys), embedder.info.dimension), dtype=np.float32)
+        for i, key in enumerate(group_keys):
+            result[i] = found[key] if key in found else known[key]
+        out.append((result, sum(1 for key in group_keys if key in known)))
+    return out

@@ -160,6 +160,22 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     s.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for store.json and store.md (default {DEFAULT_OUT}/)")
     s.set_defaults(handler=cmd_store)
 
+    e = nested.add_parser(
+        "engines",
+        parents=[settings_flags],
+        help="the local and the Ray build of one corpus side by side (passages/s, core-seconds per 1k passages); write engines.json and engines.md",
+        description="Chunk the corpus (corpus_dir, or a BEIR collection's documents) once, then alternate the engines round by "
+        "round: the embedding step alone (Ray already running), and the whole build into an empty scratch folder (the Ray "
+        "build starts and stops its own local Ray, as `cited index --engine ray` does). Needs the ray extra.",
+    )
+    e.add_argument("--collection", type=Path, metavar="FOLDER", help="use a BEIR collection's documents (e.g. eval/cranfield) instead of corpus_dir")
+    e.add_argument("--rounds", type=positive, default=3, help="rounds per engine (default 3; the median is reported)")
+    e.add_argument("--engines", type=_engines, default=["local", "ray"], help="comma-separated engines to run (default local,ray)")
+    e.add_argument("--no-builds", dest="builds", action="store_false", help="time the embedding step only (a large corpus: a whole build embeds it all again)")
+    e.add_argument("--work", type=Path, default=Path(".cited/bench-engines"), help="scratch folder (default .cited/bench-engines)")
+    e.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for engines.json and engines.md (default {DEFAULT_OUT}/)")
+    e.set_defaults(handler=cmd_engines)
+
     c = nested.add_parser(
         "cli",
         help="how long `cited --help`, `--version` and each command's help take as fresh processes; write cli.json and cli.md",
@@ -167,6 +183,38 @@ def add_bench_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> Non
     c.add_argument("--rounds", type=positive, default=5, help="fresh processes per command (default 5; the median is reported)")
     c.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for cli.json and cli.md (default {DEFAULT_OUT}/)")
     c.set_defaults(handler=cmd_cli)
+
+
+def _engines(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names or set(names) - {"local", "ray"}:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of local, ray; got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+def cmd_engines(args: argparse.Namespace, settings: Settings, load: Any) -> int:
+    import dataclasses
+
+    from eval.engine_bench import markdown, run_engines, write
+    from index import Embedder
+
+    config = settings.index_config()
+    if args.collection is not None:
+        from eval.beir import load_beir
+        from eval.beir_index import materialise
+
+        corpus_dir = args.work / "corpus"
+        materialise(load_beir(args.collection).docs.values(), corpus_dir)
+        config = dataclasses.replace(config, corpus_dir=corpus_dir)
+    report = run_engines(config, Embedder(settings.model), args.work, rounds=args.rounds, engines=args.engines, builds=args.builds,
+                         progress=lambda line: print(line, file=sys.stderr))
+    try:
+        json_path, md_path = write(report, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the engines report to {args.out}: {exc}") from None
+    print(markdown(report), end="")
+    print(f"wrote {json_path} and {md_path}")
+    return 0
 
 
 def cmd_cli(args: argparse.Namespace, settings: Settings, load: Any) -> int:

@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, create_model, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, TomlConfigSettingsSource
 
 from index.chunk import ChunkSpec
-from index.config import DEFAULT_MODEL, EXPERIMENTS, IndexConfig, RankingConfig, Store, StoreConfig
+from index.config import DEFAULT_MODEL, EXPERIMENTS, Engine, IndexConfig, RankingConfig, Store, StoreConfig
 from index.errors import UsageError
 from index.ingest import FilePolicy
 
@@ -56,6 +56,8 @@ class _IndexSettings(BaseSettings):
     store: Store = _store_field("kind")
     milvus_uri: str | None = _store_field("milvus_uri")
     milvus_token: SecretStr | None = _store_field("milvus_token")
+    engine: Engine = _index_field("engine")
+    ray_address: str | None = _index_field("ray_address")
     auto_rebuild: bool = Field(True, description="cited serve builds a missing or stale index before serving (query and eval never build; a corrupt index is always refused).")
 
 
@@ -152,6 +154,8 @@ class Settings(_RankedSettings):
             files=FilePolicy(self.max_file_bytes, self.follow_links),
             exact_up_to=self.exact_up_to,
             store=StoreConfig(self.store, self.milvus_uri, self.milvus_token.get_secret_value() if self.milvus_token else None),
+            engine=self.engine,
+            ray_address=self.ray_address,
         )
 
     def environment(self) -> dict[str, str]:
@@ -191,9 +195,10 @@ def load_settings(overrides: dict[str, Any], config: Path | None = None) -> Sett
 
 
 # Which settings each command reads: its --help lists only those (all stay CITED_* variables).
-INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name != "auto_rebuild")
+BUILD_ONLY = ("auto_rebuild", "engine", "ray_address")  # how a build runs: nothing a command that only reads the index needs
+INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name not in BUILD_ONLY)
 ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level", "log_format")  # query and eval: open the index, rank
-BUILDING_SETTINGS = (*INDEX_SETTINGS, "log_level", "log_format")
+BUILDING_SETTINGS = (*INDEX_SETTINGS, "engine", "ray_address", "log_level", "log_format")
 ALL_SETTINGS = tuple(Settings.model_fields)
 
 

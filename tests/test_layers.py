@@ -55,7 +55,7 @@ def test_the_cli_starts_without_the_model_libraries() -> None:
     """`cited --help` must not wait seconds for torch and sentence-transformers (the 0.5 s target is
     measured in docs, not timed here): only a command that needs the model imports them, and only
     reading a file of its format imports that format's library (index/formats.py)."""
-    heavy = ('torch', 'sentence_transformers', 'faiss', 'pymilvus', 'milvus_lite', 'transformers', 'trafilatura', 'pypdf', 'markdown_it', 'charset_normalizer', 'lxml', 'numpy', 'httpx')
+    heavy = ('torch', 'sentence_transformers', 'faiss', 'pymilvus', 'milvus_lite', 'transformers', 'trafilatura', 'pypdf', 'markdown_it', 'charset_normalizer', 'lxml', 'numpy', 'httpx', 'ray')
     code = f"import sys; from service.cli import build_parser; build_parser(); print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
     assert out == "[]"

@@ -33,6 +33,10 @@ class _Counting:
         self.encoded += list(texts)
         return self._embedder.encode(texts, **kwargs)
 
+    def encode_groups(self, groups, whats, **kwargs):
+        self.encoded += [t for texts in groups for t in texts]
+        return self._embedder.encode_groups(groups, whats, **kwargs)
+
     def encode_pooling_spans(self, texts, spans, *args):
         self.encoded += list(texts)
         return self._embedder.encode_pooling_spans(texts, spans, *args)
