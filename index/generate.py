@@ -25,7 +25,7 @@ from index.tokens import count_tokens
 from index.types import Passage
 
 __all__ = [
-    "SYSTEM_PROMPT",
+    "RULES",
     "ChatClient",
     "Completion",
     "GeneratorConfig",
@@ -37,7 +37,7 @@ __all__ = [
     "pack",
 ]
 
-SYSTEM_PROMPT = (
+RULES = (
     "You answer questions using only the numbered passages you are given. "
     "Write a short answer of one to three sentences. End every sentence with the number of the passage that "
     "states it, in square brackets, like [1] or [2][3]. Use only facts the passages state, in their words where "
@@ -97,10 +97,14 @@ def _label(p: Passage) -> str:
 
 
 def messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    """The chat: the rules as the system message; the passages numbered [1]..[k] and the question as the user's."""
+    """The chat: one user message with the rules, the passages numbered [1]..[k] and the question.
+
+    No system message: some chat templates drop it (llama.cpp's "gemma") or refuse it (Gemma,
+    older Mistral), and the rules must reach every model.
+    """
     numbered = "\n\n".join(f"[{n}] {_label(p)}{' '.join(p.text.split())}" for n, p in enumerate(passages, 1))
-    user = f"Passages:\n\n{numbered}\n\nQuestion: {question}\n\nAnswer, citing passages as [n]:"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    user = f"{RULES}\n\nPassages:\n\n{numbered}\n\nQuestion: {question}\n\nAnswer, citing passages as [n]:"
+    return [{"role": "user", "content": user}]
 
 
 def prompt_tokens(chat: Sequence[dict[str, str]]) -> int:

@@ -123,8 +123,8 @@ class CheckedAnswer:
 
     @property
     def supported(self) -> bool:
-        """False if any sentence is unsupported or any marker names a passage that was not sent."""
-        return not self.invalid and all(s.supported for s in self.sentences)
+        """False if any sentence is unsupported, any marker names a passage that was not sent, or there is no sentence at all."""
+        return bool(self.sentences) and not self.invalid and all(s.supported for s in self.sentences)
 
     @property
     def supported_share(self) -> float | None:
