@@ -97,13 +97,14 @@ def _label(p: Passage) -> str:
 
 
 def messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    """The chat: one user message with the rules, the passages numbered [1]..[k] and the question.
+    """The chat: one user message with the passages numbered [1]..[k], then the rules and the question
+    (long context first, the ask last, as model vendors advise).
 
     No system message: some chat templates drop it (llama.cpp's "gemma") or refuse it (Gemma,
     older Mistral), and the rules must reach every model.
     """
     numbered = "\n\n".join(f"[{n}] {_label(p)}{' '.join(p.text.split())}" for n, p in enumerate(passages, 1))
-    user = f"{RULES}\n\nPassages:\n\n{numbered}\n\nQuestion: {question}\n\nAnswer, citing passages as [n]:"
+    user = f"{numbered}\n\n{RULES}\n\nQuestion: {question}\nAnswer:"
     return [{"role": "user", "content": user}]
 
 

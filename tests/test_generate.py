@@ -42,9 +42,9 @@ def config(base: str, mode: str = "ok", timeout: float = 5.0, key: str | None = 
 def test_the_prompt_numbers_the_passages_and_asks_for_markers(retriever: Retriever) -> None:
     passages = [h.passage for h in retriever.search(QUESTION, SearchOptions(top_k=3)).hits]
     (user,) = messages(QUESTION, passages)
-    assert user["content"].startswith(RULES) and "do not answer" in RULES
+    assert user["content"].startswith("[1] ") and RULES in user["content"] and "do not answer" in RULES
     assert user["role"] == "user" and user["content"].index("[1] ") < user["content"].index("[2] ") < user["content"].index("[3] ")
-    assert f"Question: {QUESTION}" in user["content"]
+    assert user["content"].endswith(f"Question: {QUESTION}\nAnswer:")
     assert pack(passages, None) == passages
     budget = passages[0].tokens + passages[2].tokens
     assert [p.tokens for p in pack(passages, budget)] == [p.tokens for p in passages if p in pack(passages, budget)]
