@@ -14,9 +14,10 @@ from typing import Any
 
 from eval.relevance import SpansPerGold, covered_golds, gold_id
 
-__all__ = ["GENERATED_METRICS", "aggregate_generated", "generated_table", "score_generated"]
+__all__ = ["ANSWER_TOP_K", "GENERATED_METRICS", "aggregate_generated", "generated_table", "score_generated"]
 
 GENERATED_METRICS = ("answer_hit", "supported_share", "fully_supported")
+ANSWER_TOP_K = 5  # passages sent to the model: POST /answer's default top_k, what a user gets
 PREVIEW_CHARS = 300
 
 

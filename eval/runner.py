@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from eval import metrics
 from eval.defaults import DEFAULT_TOP_K
 from eval.detection import detection_summary
-from eval.generated import aggregate_generated, score_generated
+from eval.generated import ANSWER_TOP_K, aggregate_generated, score_generated
 from eval.highlights import aggregate_highlights, score_highlights
 from eval.questions import KINDS, UNANSWERABLE, Question
 from eval.relevance import SpansPerGold, citations_of, covered_golds, gold_id, quote_ranking
@@ -260,7 +260,7 @@ def run_eval(
     """Ask every question (one request each, as a client would) and score the answers.
 
     With ``generated``, each answerable question is also asked for a generated answer
-    (``target.answer``), scored by eval/generated.py into ``record["generated"]`` and
+    (``target.answer``, over the top ``ANSWER_TOP_K`` passages, as POST /answer by default), scored by eval/generated.py into ``record["generated"]`` and
     ``aggregates["generated"]``; without it neither key exists, so the report is unchanged.
     """
     records = []
@@ -273,7 +273,7 @@ def run_eval(
         record = score_question(question, spans[question.id] if question.answerable else (), response)
         record["latency_ms"] = round(latencies[-1], 3)
         if generated and question.answerable:
-            record["generated"] = score_generated(target.answer(question.question, top_k), spans[question.id])
+            record["generated"] = score_generated(target.answer(question.question, ANSWER_TOP_K), spans[question.id])
         records.append(record)
         if progress is not None:
             progress(n, len(questions))
