@@ -163,12 +163,19 @@ def _failure(config: GeneratorConfig, exc: httpx.HTTPError) -> GeneratorError:
     return GeneratorFailed(f"cannot reach the model endpoint {config.url} ({exc.__class__.__name__}: {exc})")
 
 
-def _chunk(config: GeneratorConfig, line: str) -> tuple[str | None, str | None]:
-    """The text of one server-sent ``data:`` line of a streamed chat completion ('' for none, None at
-    [DONE]) and the model it names, if any."""
+@dataclass(frozen=True)
+class _Chunk:
+    text: str = ""
+    model: str | None = None
+    finished: bool = False  # a finish_reason came, or [DONE]
+    done: bool = False  # [DONE]: nothing follows
+
+
+def _chunk(config: GeneratorConfig, line: str) -> _Chunk:
+    """One server-sent ``data:`` line of a streamed chat completion."""
     payload = line[5:].strip()
     if payload == "[DONE]":
-        return None, None
+        return _Chunk(finished=True, done=True)
     try:
         data = json.loads(payload)
     except ValueError:
@@ -180,9 +187,18 @@ def _chunk(config: GeneratorConfig, line: str) -> tuple[str | None, str | None]:
         choice = data["choices"][0] if data["choices"] else {}
     except (KeyError, TypeError):
         raise GeneratorFailed(f"the model endpoint {config.url} streamed an event that is not a chat completion chunk") from None
-    content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+    if not isinstance(choice, dict):
+        raise GeneratorFailed(f"the model endpoint {config.url} streamed an event that is not a chat completion chunk")
+    content = (choice.get("delta") or {}).get("content")
     model = data.get("model")
-    return (content if isinstance(content, str) else ""), (model if isinstance(model, str) and model else None)
+    return _Chunk(content if isinstance(content, str) else "", model if isinstance(model, str) and model else None,
+                  finished=choice.get("finish_reason") is not None)
+
+
+def _cut_short(config: GeneratorConfig) -> GeneratorFailed:
+    # OpenAI's protocol ends a stream with a finish_reason and [DONE]; a stream that just stops was
+    # cut (llama-cpp-python's server, say, drops a stream when another request interrupts it).
+    return GeneratorFailed(f"the model endpoint {config.url} ended the stream before the answer was complete")
 
 
 class Stream:
@@ -196,7 +212,7 @@ class Stream:
         self._json = "json" in response.headers.get("content-type", "")  # a server that does not stream answers whole
 
     async def deltas(self) -> AsyncIterator[str]:
-        """The answer's text as it arrives; :class:`GeneratorError` if the stream breaks."""
+        """The answer's text as it arrives; :class:`GeneratorError` if the stream breaks or stops short."""
         try:
             if self._json:
                 completion = _completion(self.config, httpx.Response(200, content=await self._response.aread()))
@@ -204,15 +220,19 @@ class Stream:
                 if completion.text:
                     yield completion.text
                 return
+            finished = False
             async for line in self._response.aiter_lines():
                 if not line.startswith("data:"):
                     continue  # comments, event names, blank separators
-                text, model = _chunk(self.config, line)
-                self.model = model or self.model
-                if text is None:
+                chunk = _chunk(self.config, line)
+                self.model = chunk.model or self.model
+                finished = finished or chunk.finished
+                if chunk.done:
                     return
-                if text:
-                    yield text
+                if chunk.text:
+                    yield chunk.text
+            if not finished:
+                raise _cut_short(self.config)
         except httpx.HTTPError as exc:
             raise _failure(self.config, exc) from None
         finally:
@@ -252,13 +272,17 @@ class ChatClient:
                     if response.status_code >= 400:
                         response.read()
                         _check_status(config, response)
+                    finished = False
                     for line in response.iter_lines():
                         if line.startswith("data:"):
-                            text, _ = _chunk(config, line)
-                            if text is None:
+                            chunk = _chunk(config, line)
+                            finished = finished or chunk.finished
+                            if chunk.done:
                                 return
-                            if text:
-                                yield text
+                            if chunk.text:
+                                yield chunk.text
+                    if not finished:
+                        raise _cut_short(config)
         except httpx.HTTPError as exc:
             raise _failure(config, exc) from None
 

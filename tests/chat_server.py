@@ -59,11 +59,11 @@ def _handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
                 time.sleep(behaviour.delay_s)
                 self._send(200, json.dumps(_completion(behaviour.answer)).encode())
             elif body.get("stream"):
-                self._stream(cut=mode == "cut")
+                self._stream(cut=mode == "cut", stop=mode == "stop")
             else:
                 self._send(200, json.dumps(_completion(behaviour.answer)).encode())
 
-        def _stream(self, cut: bool) -> None:
+        def _stream(self, cut: bool, stop: bool = False) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
@@ -72,10 +72,13 @@ def _handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
             pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
             events = [{"model": "test-model", "choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
             events += [{"model": "test-model", "choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
+            events[-1]["choices"][0]["finish_reason"] = "stop"
             for n, event in enumerate(events):
                 if cut and n == 2:
                     self._chunk(b"data: {broken\n\n")
                     break
+                if stop and n == 3:
+                    break  # the stream just ends: no finish_reason, no [DONE]
                 self._chunk(f"data: {json.dumps(event)}\n\n".encode())
             else:
                 self._chunk(b"data: [DONE]\n\n")

@@ -75,6 +75,11 @@ def test_endpoint_failures_are_generator_errors(endpoint: str, mode: str, error:
         ChatClient(config(endpoint, mode, timeout=0.5)).complete([{"role": "user", "content": "hi"}])
 
 
+def test_a_stream_that_stops_short_is_a_generator_failure(endpoint: str) -> None:
+    with pytest.raises(GeneratorFailed, match="ended the stream before the answer was complete"):
+        list(ChatClient(config(endpoint, "stop")).stream_sync([{"role": "user", "content": "hi"}]))
+
+
 def test_an_unreachable_endpoint_is_a_generator_failure() -> None:
     with chat_server(Behaviour()) as url:
         pass  # closed: nothing listens on that port now
@@ -152,8 +157,9 @@ def test_answer_maps_endpoint_failures_to_502_and_504(answering, mode: str, stat
     assert error["status"] == status and "model endpoint" in error["message"]
 
 
-def test_a_stream_that_breaks_ends_with_an_error_event(answering) -> None:
-    with answering("cut").stream("POST", "/answer", json={"question": QUESTION, "stream": True}) as response:
+@pytest.mark.parametrize("mode", ["cut", "stop"])
+def test_a_stream_that_breaks_ends_with_an_error_event(answering, mode: str) -> None:
+    with answering(mode).stream("POST", "/answer", json={"question": QUESTION, "stream": True}) as response:
         assert response.status_code == 200
         events = _events(response.iter_lines())
     assert events[0][0] == "passages" and events[-1][0] == "error"

@@ -60,7 +60,8 @@ def llm_url(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     port = _free_port()
     log = tmp_path_factory.mktemp("llm") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-               "--n_ctx", "4096", "--chat_format", "gemma", "--model_alias", "gemma-3-270m", "--n_threads", str(min(2, os.cpu_count() or 1))]
+               "--n_ctx", "4096", "--chat_format", "gemma", "--model_alias", "gemma-3-270m", "--n_threads", str(min(2, os.cpu_count() or 1)),
+               "--interrupt_requests", "False"]  # queue concurrent requests instead of cutting the running one short
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
