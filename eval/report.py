@@ -11,6 +11,7 @@ from typing import Any
 
 from index.errors import CitedError
 
+from eval.generated import generated_table
 from eval.highlights import HIGHLIGHT_K
 from eval.runner import METRICS
 from eval.tables import table
@@ -111,6 +112,9 @@ class Report:
         highlights = _highlights_table(self.aggregates.get("highlights"))
         if highlights:
             lines += ["", highlights, ""]
+        generated = generated_table(self.aggregates.get("generated"))
+        if generated:
+            lines += [generated, ""]
         scores = self.aggregates["scores"]
         for name, label in (("best_cosine", "best cosine"), ("top_score", "top-1 score")):
             if scores[name]["answerable"]["n"]:
@@ -159,6 +163,7 @@ class Report:
                       f"hit@k and recall@k for k = 1 … {self.top_k} (the table's values at k = 1, 3, 5, 10), then the table as bars.", ""]
             lines += [f"![{alt}]({path})\n" for alt, path in figures]
         lines += _highlights_markdown(self.aggregates.get("highlights"))
+        lines += _generated_markdown(self.aggregates.get("generated"))
         scores = self.aggregates["scores"]
         lines += [
             "",
@@ -251,6 +256,23 @@ def _highlights_markdown(highlights: Mapping[str, Any] | None) -> list[str]:
         f"averaged over every answerable question. `{HIGHLIGHT}`: among the top {HIGHLIGHT_K} results whose own passage "
         "covers a gold quote, the share whose highlighted sentences (counted together) cover one of those quotes, "
         f"averaged over the questions with such a result (n@{HIGHLIGHT_K}).",
+        "",
+        rendered,
+    ]
+
+
+def _generated_markdown(generated: Mapping[str, Any] | None) -> list[str]:
+    rendered = generated_table(generated)
+    if rendered is None:
+        return []
+    return [
+        "",
+        "## Generated answer (POST /answer, answerable questions)",
+        "",
+        "`answer_hit`: a supported sentence of the generated answer rests on a passage sentence that covers a gold quote "
+        "(the extractive answer's rule, applied to the sentence the citation check found it in). `supported_share`: "
+        "supported sentences / sentences, averaged over answers. `fully_supported`: answers with every sentence "
+        "supported and no invalid marker (docs/generation.md).",
         "",
         rendered,
     ]

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from eval import metrics
 from eval.defaults import DEFAULT_TOP_K
 from eval.detection import detection_summary
+from eval.generated import ANSWER_TOP_K, aggregate_generated, score_generated
 from eval.highlights import aggregate_highlights, score_highlights
 from eval.questions import KINDS, UNANSWERABLE, Question
 from eval.relevance import SpansPerGold, citations_of, covered_golds, gold_id, quote_ranking
@@ -56,8 +57,10 @@ class InProcess:
     Takes the retriever rather than settings so a test can share one already loaded.
     """
 
-    def __init__(self, retriever: Retriever) -> None:
+    def __init__(self, retriever: Retriever, generator: Any = None) -> None:
+        """``generator``: an index.generate.ChatClient for :meth:`answer` (the generated answer), or None."""
         self.retriever = retriever
+        self.generator = generator
 
     def query(self, question: str, top_k: int) -> dict[str, Any]:
         started = time.perf_counter()
@@ -66,6 +69,16 @@ class InProcess:
 
     def manifest(self) -> dict[str, Any]:
         return dict(self.retriever.manifest)
+
+    def answer(self, question: str, top_k: int) -> dict[str, Any]:
+        """POST /answer's response, computed here: the same passages, prompt and check."""
+        from index.generated import generate
+
+        if self.generator is None:
+            raise CitedError("no chat endpoint configured for the generated answer (llm_base_url)")
+        started = time.perf_counter()
+        found = self.retriever.search(question, SearchOptions(top_k=top_k))
+        return generate(self.retriever, self.generator, question, found, (time.perf_counter() - started) * 1000)
 
 
 class OverHttp:
@@ -95,6 +108,13 @@ class OverHttp:
 
     def manifest(self) -> dict[str, Any]:
         return self._call("GET", "/health")
+
+    def answer(self, question: str, top_k: int) -> dict[str, Any]:
+        """The server's generated answer (it needs its own llm_base_url)."""
+        body = self._call("POST", "/answer", json={"question": question, "top_k": top_k})
+        if not isinstance(body.get("sentences"), list):
+            raise ServerError(f"{self.url}/answer answered without a 'sentences' list; is this a cited server?")
+        return body
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         where = f"{method} {self.url}{path}"
@@ -235,8 +255,14 @@ def run_eval(
     target: Target,
     top_k: int = DEFAULT_TOP_K,
     progress: Callable[[int, int], None] | None = None,
+    generated: bool = False,
 ) -> EvalRun:
-    """Ask every question (one request each, as a client would) and score the answers."""
+    """Ask every question (one request each, as a client would) and score the answers.
+
+    With ``generated``, each answerable question is also asked for a generated answer
+    (``target.answer``, over the top ``ANSWER_TOP_K`` passages, as POST /answer by default), scored by eval/generated.py into ``record["generated"]`` and
+    ``aggregates["generated"]``; without it neither key exists, so the report is unchanged.
+    """
     records = []
     latencies = []
     started = time.perf_counter()
@@ -246,6 +272,8 @@ def run_eval(
         latencies.append((time.perf_counter() - asked) * 1000)
         record = score_question(question, spans[question.id] if question.answerable else (), response)
         record["latency_ms"] = round(latencies[-1], 3)
+        if generated and question.answerable:
+            record["generated"] = score_generated(target.answer(question.question, ANSWER_TOP_K), spans[question.id])
         records.append(record)
         if progress is not None:
             progress(n, len(questions))
@@ -258,4 +286,7 @@ def run_eval(
         "latency_ms_max": round(max(latencies), 3) if latencies else 0.0,
         "server_ms_mean": round(statistics.fmean(server), 3) if server else 0.0,
     }
-    return EvalRun(records=records, aggregates=aggregate(records), timing=timing)
+    aggregates = aggregate(records)
+    if generated:
+        aggregates["generated"] = aggregate_generated(records, KINDS)
+    return EvalRun(records=records, aggregates=aggregates, timing=timing)

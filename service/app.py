@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from index import Embedder, Retriever, SearchOptions, open_index
 from index.build import open_serving
 from index.response import response
-from service import errors
+from service import answer, errors
 from service.lane import InferenceLane, NotRunning
 from service.access import OPEN_PATHS, BearerKey, Cors, warn_if_open
 from service.corpus_watch import CorpusWatcher
@@ -72,6 +72,7 @@ LaneDep = Annotated[InferenceLane, Depends(get_lane)]
 _ERRORS = {status: {"model": ErrorBody, **errors.RESPONSES[status]} for status in (400, 401, 405, 408, 413, 415, 422, 500, 503)}
 _READ_ERRORS = {status: _ERRORS[status] for status in (401, 405, 408, 413, 500, 503)}
 _PROBE_ERRORS = {status: _ERRORS[status] for status in (405, 408, 413, 500, 503)}
+_ANSWER_ERRORS = {**_ERRORS, **{status: {"model": ErrorBody, **errors.RESPONSES[status]} for status in (404, 502, 504)}}
 
 
 def drift_reasons(app: FastAPI) -> list[str]:
@@ -216,5 +217,6 @@ def create_app(settings: Settings, retriever: Retriever | None = None) -> FastAP
         """List the indexed documents with their passage counts."""
         return Documents(documents=[DocumentInfo(**d) for d in retriever.manifest["documents"]])
 
+    answer.install(app, settings, _ANSWER_ERRORS)  # POST /answer (docs/generation.md)
     app.include_router(web.router)  # GET /documents/{doc_id}/text
     return app

@@ -20,7 +20,7 @@ from index.errors import CitedError, UsageError
 from service.arguments import whole_number
 from service.bench_cli import add_bench_commands
 from service.eval_cli import Loader, add_eval_commands
-from service.settings import ALL_SETTINGS, ASKING_SETTINGS, BUILDING_SETTINGS, Settings, load_settings
+from service.settings import ALL_SETTINGS, ASKING_SETTINGS, BUILDING_SETTINGS, LLM_SETTINGS, Settings, load_settings
 
 if TYPE_CHECKING:
     from index import Retriever
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="ask the cited server at this base URL (e.g. http://127.0.0.1:8000) instead of loading the index here")
     p.set_defaults(handler=cmd_query)
 
-    add_eval_commands(sub, _settings_flags(ASKING_SETTINGS))
+    add_eval_commands(sub, _settings_flags(ASKING_SETTINGS), _settings_flags((*ASKING_SETTINGS, *LLM_SETTINGS)))
     add_bench_commands(sub, _settings_flags(ALL_SETTINGS))  # the benchmarks start servers and builds
     return parser
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from index.generate import GeneratorError, GeneratorTimeout
+from service.answer import GenerationOff
 from service.disconnect import ClientGone
 from service.lane import LaneError
 from service.schemas import MAX_QUESTION_CHARS, ErrorBody, ErrorDetail
@@ -34,7 +36,10 @@ RESPONSES: dict[int, dict[str, Any]] = {
     413: {"description": "The request body is larger than max_body_bytes; refused before parsing."},
     415: {"description": "The body was not sent with the header content-type: application/json."},
     422: {"description": "A field is missing, has the wrong type or is out of range, or is unknown; details lists each."},
+    404: {"description": "Generation is off on this server: llm_base_url is not set (docs/generation.md)."},
     500: {"description": "Internal error; the server log has the details."},
+    502: {"description": "The chat model endpoint is unreachable, answered an error status, or answered something that is not a chat completion."},
+    504: {"description": "The chat model endpoint did not answer within llm_timeout_s."},
     503: {
         "description": "Busy or not ready: more than max_queue questions wait for the model, one waited longer than "
         "request_timeout_ms, the inference lane is not running, or max_connections is reached.",
@@ -50,13 +55,18 @@ def error_response(
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
-def describe_error(error: dict[str, Any]) -> str:
+def generator_status(exc: GeneratorError) -> int:
+    """504 when the chat model endpoint timed out, else 502 (a bad gateway)."""
+    return 504 if isinstance(exc, GeneratorTimeout) else 502
+
+
+def describe_error(error: dict[str, Any], accepted: str = "question, top_k, token_budget") -> str:
     """A sentence a person can act on, for one pydantic error."""
     loc = [str(p) for p in error.get("loc", ()) if p != "body"]
     field = ".".join(loc)
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return f"unknown field {field!r} (accepted: question, top_k, token_budget)"
+        return f"unknown field {field!r} (accepted: {accepted})"
     if kind == "missing":
         return f"{field} is required" if field else "request body is required: a JSON object with a question"
     if field == "question" and kind in {"string_too_short", "string_pattern_mismatch"}:
@@ -79,7 +89,17 @@ def install(app: FastAPI) -> None:
             # FastAPI does not parse non-JSON bodies, which would otherwise surface as a confusing type error.
             return error_response(415, "send the body as JSON with the header content-type: application/json")
         details = [{"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type"), "msg": e.get("msg")} for e in errors]
-        return error_response(422, "; ".join(describe_error(e) for e in errors), details)
+        accepted = "question, top_k, token_budget, stream" if request.url.path == "/answer" else "question, top_k, token_budget"
+        return error_response(422, "; ".join(describe_error(e, accepted) for e in errors), details)
+
+    @app.exception_handler(GenerationOff)
+    async def _off(_: Request, exc: GenerationOff) -> JSONResponse:
+        return error_response(404, str(exc))
+
+    @app.exception_handler(GeneratorError)
+    async def _generator(_: Request, exc: GeneratorError) -> JSONResponse:
+        log.warning("chat model endpoint: %s", exc)
+        return error_response(generator_status(exc), str(exc))
 
     @app.exception_handler(LaneError)
     async def _busy(_: Request, exc: LaneError) -> JSONResponse:

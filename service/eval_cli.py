@@ -33,6 +33,7 @@ DEFAULT_QUESTIONS = Path("eval/questions.jsonl")
 DEFAULT_OUT = Path("reports")
 DEFAULT_CRANFIELD = Path("eval/cranfield")
 DEFAULT_DRAFT = Path("questions-draft.jsonl")
+DEFAULT_PARAPHRASES = Path("eval/support_paraphrases.jsonl")
 
 
 def _top_k(text: str) -> int:
@@ -90,18 +91,23 @@ def _report_settings(args: argparse.Namespace, settings: Settings) -> dict[str, 
     return {**settings.model_dump(mode="json"), **{n: getattr(_ranking(args, settings), n) for n in EXPERIMENTS}}
 
 
-def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None:
+def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser, eval_flags: argparse.ArgumentParser | None = None) -> None:
+    """``eval_flags``: the settings of `cited eval` itself (``settings_flags`` plus the chat endpoint's), if they differ."""
     from eval.defaults import DEFAULT_K, DEFAULT_MMR_LAMBDA, DEFAULT_TOP_K, DRAFT_COUNT
 
-    flags = argparse.ArgumentParser(add_help=False, parents=[settings_flags])
-    flags.add_argument(
-        "--set", dest="experiments", type=_experiment, action="append", metavar="NAME=VALUE",
-        help=f"rank with an experimental setting the service does not serve ({', '.join(EXPERIMENTS)}); repeatable",
-    )
+    def with_experiments(parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        flags = argparse.ArgumentParser(add_help=False, parents=[parent])
+        flags.add_argument(
+            "--set", dest="experiments", type=_experiment, action="append", metavar="NAME=VALUE",
+            help=f"rank with an experimental setting the service does not serve ({', '.join(EXPERIMENTS)}); repeatable",
+        )
+        return flags
+
+    flags = with_experiments(settings_flags)
 
     p = sub.add_parser(
         "eval",
-        parents=[flags],
+        parents=[with_experiments(eval_flags) if eval_flags is not None else flags],
         help="score retrieval on the hand-written question set (and gate against a baseline)",
         description="Ask every question of the question set, score the cited passages against the gold "
         "quotes, print the aggregate table and write report.json, report.md and its plots.",
@@ -150,6 +156,19 @@ def add_eval_commands(sub: Any, settings_flags: argparse.ArgumentParser) -> None
     )
     w.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
     w.set_defaults(handler=cmd_answer_weights)
+
+    s = nested.add_parser(
+        "support-threshold",
+        parents=[flags],
+        help="choose the citation check's thresholds (index/support.py) on the question set",
+        description="Score each gold quote (copied, and paraphrased where the paraphrase file has one) against its own "
+        "passage, other questions' passages and the nearest other passages, and print the separation of the "
+        "lexical and vector tests with the thresholds the rule picks (eval/support_threshold.py).",
+    )
+    s.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help=f"question set (default {DEFAULT_QUESTIONS})")
+    s.add_argument("--paraphrases", type=Path, default=DEFAULT_PARAPHRASES,
+                   help=f"hand-written paraphrases of gold quotes (default {DEFAULT_PARAPHRASES})")
+    s.set_defaults(handler=cmd_support_threshold)
 
     d = nested.add_parser(
         "draft",
@@ -200,6 +219,22 @@ def cmd_answer_weights(args: argparse.Namespace, settings: Settings, load: Loade
         raise UsageError(f"question set: {exc}") from None
     retriever = load(settings, progress=True).with_ranking(_ranking(args, settings))
     print(report(collect(retriever, questions, spans)))
+    return 0
+
+
+def cmd_support_threshold(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
+    from eval.questions import QuestionSetError, load_questions
+    from eval.relevance import Corpus, gold_spans
+    from eval.support_threshold import collect, load_paraphrases, report
+
+    try:
+        questions = load_questions(args.questions, settings.corpus_dir)
+        spans = gold_spans(questions, Corpus.read(settings.corpus_dir))
+        paraphrases = load_paraphrases(args.paraphrases)
+    except QuestionSetError as exc:
+        raise UsageError(f"question set: {exc}") from None
+    retriever = load(settings, progress=True).with_ranking(_ranking(args, settings))
+    print(report(collect(retriever, questions, spans, paraphrases)))
     return 0
 
 
@@ -284,14 +319,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings, load: Loader) -> int:
     except QuestionSetError as exc:
         raise UsageError(f"question set: {exc}") from None
 
+    generator = settings.generator_config()  # with llm_base_url, the generated answer is scored too
     if args.url:
         target: Any = OverHttp(args.url)
     else:
-        target = InProcess(load(settings, progress=True).with_ranking(ranking))
+        from index.generate import ChatClient
+
+        target = InProcess(load(settings, progress=True).with_ranking(ranking), ChatClient(generator) if generator else None)
     try:
         manifest = target.manifest()
         _warn_on_corpus_mismatch(manifest, settings)
-        run = run_eval(questions, spans, target, args.top_k)
+        run = run_eval(questions, spans, target, args.top_k, generated=generator is not None)
     finally:
         if isinstance(target, OverHttp):
             target.close()

@@ -120,6 +120,12 @@ class Settings(_RankedSettings):
     api_key: SecretStr | None = Field(None, description="If set, every route but the probes (/livez, /readyz) and the question page's own files (/, /ui/*) needs the header Authorization: Bearer <key>; unset, the API is open (a warning is logged when host is not a loopback address).")
     cors_origins: Annotated[list[str], NoDecode] = Field([], description="Browser origins allowed to call the API (CORS), comma-separated; none by default.")
     api_docs: bool = Field(True, description="Serve the API documentation pages (/docs, /redoc) and /openapi.json.")
+    # The generated answer (POST /answer, docs/generation.md): off unless llm_base_url is set.
+    llm_base_url: str | None = Field(None, pattern=r"^https?://\S+$", description="Base URL of an OpenAI-compatible chat endpoint, up to /v1 (e.g. http://127.0.0.1:8080/v1 for a llama.cpp server, http://127.0.0.1:11434/v1 for Ollama); unset, POST /answer answers 404 and `cited eval` scores no generated answer.")
+    llm_model: str | None = Field(None, min_length=1, description="Model name sent to the chat endpoint (required with llm_base_url).")
+    llm_api_key: SecretStr | None = Field(None, description="Sent to the chat endpoint as Authorization: Bearer <key>; unset, no header.")
+    llm_timeout_s: float = Field(60.0, gt=0.0, le=3600.0, description="The chat endpoint must answer within this (streaming: each chunk within it), else 504.")
+    llm_max_tokens: int = Field(256, ge=1, le=100_000, description="Most tokens the model may generate for one answer.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -142,7 +148,18 @@ class Settings(_RankedSettings):
             raise ValueError("watch needs reload_interval_s above 0: it polls the corpus at that interval")
         if self.watch and self.role == "replica":
             raise ValueError("a replica never builds, so it cannot watch the corpus: run the one writer (`cited index`, or a standalone `cited serve --watch`) beside the replicas")
+        if self.llm_base_url is not None and self.llm_model is None:
+            raise ValueError("llm_base_url needs llm_model: the model name to ask the chat endpoint for")
         return self
+
+    def generator_config(self):  # -> index.generate.GeneratorConfig | None; imported here, not by `cited --help`
+        """The chat endpoint of POST /answer and the eval's generated answer; None when llm_base_url is unset."""
+        if self.llm_base_url is None:
+            return None
+        from index.generate import GeneratorConfig
+
+        key = self.llm_api_key.get_secret_value() if self.llm_api_key is not None else None
+        return GeneratorConfig(self.llm_base_url, self.llm_model or "", key, self.llm_timeout_s, self.llm_max_tokens)
 
     def index_config(self) -> IndexConfig:
         return IndexConfig(
@@ -199,6 +216,7 @@ BUILD_ONLY = ("auto_rebuild", "engine", "ray_address")  # how a build runs: noth
 INDEX_SETTINGS = tuple(name for name in _IndexSettings.model_fields if name not in BUILD_ONLY)
 ASKING_SETTINGS = (*INDEX_SETTINGS, *SERVED_RANKING, "log_level", "log_format")  # query and eval: open the index, rank
 BUILDING_SETTINGS = (*INDEX_SETTINGS, "engine", "ray_address", "log_level", "log_format")
+LLM_SETTINGS = ("llm_base_url", "llm_model", "llm_api_key", "llm_timeout_s", "llm_max_tokens")  # serve, and `cited eval` itself
 ALL_SETTINGS = tuple(Settings.model_fields)
 
 

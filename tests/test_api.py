@@ -331,6 +331,7 @@ def test_openapi_lists_every_error_status_each_operation_can_return(client) -> N
     }
     assert statuses == {
         ("POST", "/query"): [200, 400, 401, 405, 408, 413, 415, 422, 500, 503],
+        ("POST", "/answer"): [200, 400, 401, 404, 405, 408, 413, 415, 422, 500, 502, 503, 504],
         ("GET", "/health"): [200, 401, 405, 408, 413, 500, 503],
         ("GET", "/documents"): [200, 401, 405, 408, 413, 500, 503],
         ("GET", "/documents/{doc_id}/text"): [200, 401, 404, 405, 408, 413, 422, 500, 503],
