@@ -45,9 +45,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def gguf(request: pytest.FixtureRequest) -> Path:
-    """The GGUF, assembled (sha256-checked by the package) once into pytest's cache folder."""
-    folder = Path(request.config.cache.mkdir("cited-models"))
+def gguf(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The GGUF, assembled (sha256-checked by the package) once into pytest's cache folder (per run
+    without one: `-p no:cacheprovider`)."""
+    cache = getattr(request.config, "cache", None)
+    folder = Path(cache.mkdir("cited-models")) if cache is not None else tmp_path_factory.mktemp("cited-models")
     path = folder / gemma.MODEL_NAME
     if not path.is_file():
         gemma.assemble(path)
