@@ -149,7 +149,8 @@ def test_cli_on_milvus_answers_with_exact_citations_and_refuses_a_build_without_
     errors = [line for line in refused.stderr.splitlines() if line.startswith("cited: error")]
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert len(errors) == 1 and "no collection" in errors[0] and "cited index" in errors[0]
-    assert run("index", *env_args, "--store", "milvus").returncode == 0  # rebuilds (reusing every vector) to write the collection
+    rebuilt = run("index", *env_args, "--store", "milvus")  # rebuilds (reusing every vector) to write the collection
+    assert rebuilt.returncode == 0 and "Traceback" not in rebuilt.stderr, rebuilt.stderr
     answered = run("query", "breakwater funding", *env_args, "--store", "milvus", "--json")
     assert answered.returncode == 0, answered.stderr
     results = json.loads(answered.stdout)["results"]
