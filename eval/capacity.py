@@ -397,7 +397,7 @@ def markdown(report: dict[str, Any]) -> str:
     head = ["", *[f"{r['passages']:,} passages" for r in plan]]
     plan_rows = [
         ["embedding, core-hours", *[f"{r['embedding_core_hours']:,}" for r in plan]],
-        ["cores for a one-day build", *[f"{r['cores_for_one_day']} ({r['workers_8_cores_for_one_day']} workers of 8 cores)" for r in plan]],
+        ["cores for a one-day build", *[f"{r['cores_for_one_day']} ({r['workers_8_cores_for_one_day']} worker{'' if r['workers_8_cores_for_one_day'] == 1 else 's'} of 8 cores)" for r in plan]],
         ["FAISS build folder, GB", *[_gb(r["build_folder_gb"]) for r in plan]],
         ["FAISS IVF vectors, GB", *[_gb(r["faiss_ivf_gb"]) for r in plan]],
         ["memory per FAISS replica, GB (+ the model)", *[_gb(r["faiss_replica_memory_gb"]) for r in plan]],
